@@ -1,0 +1,3 @@
+from reference_impl.cli import main
+
+main()

@@ -1,0 +1,171 @@
+"""``jwt-reference``: serve the reference server and manage its users."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from .errors import ReferenceServerError
+from .logging_config import log_config
+from .models import UserInDB
+from .secret_key import dev_secret_path, load_or_create_dev_secret
+from .security import password_hash_for
+from .settings import PREFIX, Settings, load_settings
+from .store import UserStore
+
+# The seed tutorial's user, with its exact bcrypt hash of "secret": it verifies, then is upgraded.
+DEMO_USERS = (
+    UserInDB(
+        username="johndoe",
+        full_name="John Doe",
+        email="johndoe@example.com",
+        hashed_password="$2b$12$EixZaYVK1fsbw1ZfbX3OXePaWxn96p36WQoeG6Lruj3vjPGga31lW",  # noqa: S106
+        disabled=False,
+    ),
+)
+DISABLED_DEMO_USER = ("alice", "secretalice", "Alice Wonderson", "alice@example.com")
+
+
+def seed_demo_users(store: UserStore, settings: Settings) -> list[str]:
+    """Add johndoe/secret and the disabled alice/secretalice unless they exist; return who was added."""
+    added = []
+    for user in DEMO_USERS:
+        if store.get(user.username) is None:
+            store.add(user)
+            added.append(user.username)
+    name, password, full_name, email = DISABLED_DEMO_USER
+    if store.get(name) is None:
+        hashed = password_hash_for(settings.hash_profile).hash(password)
+        store.add(UserInDB(username=name, full_name=full_name, email=email, hashed_password=hashed, disabled=True))
+        added.append(name)
+    return added
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"SQLite database file (default: ${PREFIX}DATABASE or ./jwt-reference.db).",
+)
+@click.pass_context
+def cli(ctx: click.Context, database: Path | None) -> None:
+    """The kit's reference server: an OAuth2 password-flow / JWT bearer API."""
+    try:
+        settings = load_settings()
+    except ReferenceServerError as exc:
+        raise click.UsageError(str(exc)) from None
+    ctx.obj = settings if database is None else replace(settings, database=database)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Without a secret set, generate one and keep it (mode 0600) beside the database.",
+)
+@click.option("--demo-users", is_flag=True, help="Seed johndoe/secret and a disabled alice/secretalice.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool, log_level: str) -> None:
+    """Start the server (one uvicorn worker)."""
+    import uvicorn
+
+    from .main import create_app
+
+    settings = _settings(ctx)
+    try:
+        if dev and not settings.secret_key:
+            settings = settings.with_secret(load_or_create_dev_secret(settings.database))
+            click.echo(f"dev mode: signing secret kept in {dev_secret_path(settings.database)}", err=True)
+        app = create_app(settings)
+        if demo_users:
+            added = seed_demo_users(app.state.reference.store, settings)
+            if added:
+                click.echo(f"demo users added: {', '.join(added)}", err=True)
+    except ReferenceServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config(log_level),
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+@cli.group()
+def users() -> None:
+    """Manage the users in the database."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--email", help="Email address.")
+@click.option("--full-name", help="Full name.")
+@click.option("--disabled", is_flag=True, help="Create the user disabled (cannot log in).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.pass_context
+def users_add(
+    ctx: click.Context, name: str, email: str | None, full_name: str | None, disabled: bool, password_stdin: bool
+) -> None:
+    """Add user NAME; the password is prompted for unless --password-stdin."""
+    settings = _settings(ctx)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise click.UsageError("the password is empty")
+    store = UserStore(settings.database)
+    try:
+        hashed = password_hash_for(settings.hash_profile).hash(password)
+        store.add(UserInDB(username=name, email=email, full_name=full_name, hashed_password=hashed, disabled=disabled))
+    except ReferenceServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(f"added user {name}{' (disabled)' if disabled else ''} to {settings.database}")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.pass_context
+def users_disable(ctx: click.Context, name: str) -> None:
+    """Disable user NAME: no new logins, and its tokens stop working."""
+    store = UserStore(_settings(ctx).database)
+    try:
+        store.set_disabled(name, True)
+    except ReferenceServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(f"disabled user {name}")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """List the users (never their password hashes)."""
+    store = UserStore(_settings(ctx).database)
+    try:
+        rows = store.list()
+    finally:
+        store.close()
+    for user in rows:
+        state = "disabled" if user.disabled else "active"
+        click.echo(f"{user.username}\t{state}\t{user.email or '-'}\t{user.full_name or '-'}")
+
+
+def main() -> None:
+    cli(prog_name="jwt-reference")

@@ -1,0 +1,65 @@
+"""Request dependencies: the current user from the ``Authorization: Bearer`` header (RFC 6750 §2.1)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .models import User
+from .oauth_errors import BearerError
+from .security import InvalidTokenError
+from .state import AppState
+
+# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110 §11.1).
+_BEARER = re.compile(r"(?i:bearer) +([A-Za-z0-9\-._~+/]+=*)")
+_SCHEME = re.compile(r"(?i:bearer)(?:[ \t]|$)")
+MAX_TOKEN_CHARS = 8192
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.reference
+    return state
+
+
+def bearer_token(request: Request) -> str:
+    """The access token of the request, or a ``BearerError`` saying why there is none."""
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise BearerError("Send exactly one Authorization header", "invalid_request")
+    in_query = "access_token" in request.query_params
+    if not values:
+        if in_query:
+            raise BearerError("Send the access token in the Authorization header, not in the URI", "invalid_request")
+        raise BearerError("Not authenticated")
+    value = values[0]
+    if not _SCHEME.match(value):
+        raise BearerError("Not authenticated")  # another scheme: RFC 6750 §3.1, no error code
+    if in_query:
+        raise BearerError("Use exactly one method to send the access token", "invalid_request")
+    match = _BEARER.fullmatch(value)
+    if match is None:
+        raise BearerError("The Authorization header is not 'Bearer <token>'", "invalid_request")
+    token = match.group(1)
+    if len(token) > MAX_TOKEN_CHARS:
+        raise BearerError("The access token is invalid", "invalid_token")
+    return token
+
+
+async def get_current_user(request: Request) -> User:
+    # async and hop-free: verification and the primary-key lookup run on the event loop.
+    state = get_state(request)
+    token = bearer_token(request)
+    try:
+        claims = state.tokens.verify(token)
+    except InvalidTokenError as exc:
+        raise BearerError(str(exc), "invalid_token") from None
+    user = state.store.get(claims["sub"])
+    if user is None or user.disabled:
+        # The same answer for a deleted and a disabled user: the token no longer grants anything.
+        raise BearerError("The access token is invalid", "invalid_token")
+    return user.public()
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,27 @@
+"""Errors the reference server raises before it serves anything.
+
+    ReferenceServerError
+    ├── SettingsError      an environment variable has an invalid value
+    ├── WeakSecretError    the signing secret is missing, short or well known
+    └── UserStoreError     the user store refused an operation (duplicate or unknown user)
+
+Errors of requests never raise out of a handler: they become RFC 6749 / RFC 6750 answers.
+"""
+
+from __future__ import annotations
+
+
+class ReferenceServerError(Exception):
+    """Base class: the message names what is wrong and how to fix it."""
+
+
+class SettingsError(ReferenceServerError):
+    """Raised when an environment variable holds an invalid value."""
+
+
+class WeakSecretError(ReferenceServerError):
+    """Raised when the signing secret is missing, shorter than 32 bytes or well known."""
+
+
+class UserStoreError(ReferenceServerError):
+    """Raised when a user cannot be added or changed (duplicate name, unknown user, bad input)."""

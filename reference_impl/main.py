@@ -1,0 +1,83 @@
+"""``create_app(settings)``: wiring only. Services are built here once and kept in ``app.state``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from .contract import load_contract
+from .oauth_errors import BearerError
+from .routers import health, token, users
+from .secret_key import check_secret
+from .security import Passwords, Tokens
+from .settings import Settings
+from .state import AppState
+from .store import UserStore
+
+DOCS_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
+
+
+def build_state(settings: Settings) -> AppState:
+    settings = settings.with_secret(check_secret(settings.secret_key))
+    return AppState(
+        settings=settings,
+        store=UserStore(settings.database),
+        passwords=Passwords(settings.hash_profile, settings.max_concurrent_hashes),
+        tokens=Tokens(settings),
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The reference server. Raises ``WeakSecretError`` unless ``settings.secret_key`` is strong."""
+    state = build_state(settings)
+    contract = load_contract()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.store.close()
+
+    app = FastAPI(
+        title=contract["info"]["title"],
+        version=contract["info"]["version"],
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.reference = state
+    app.include_router(token.router)
+    app.include_router(users.router)
+    app.include_router(health.router)
+
+    @app.exception_handler(BearerError)
+    async def bearer_error(_: Request, exc: BearerError) -> JSONResponse:
+        return exc.response(state.settings.realm)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": "Invalid request"}, status_code=400)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return contract
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=contract["info"]["title"],
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    return app

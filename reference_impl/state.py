@@ -1,0 +1,17 @@
+"""What the application holds for its lifetime: settings, user store, password and token services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .security import Passwords, Tokens
+from .settings import Settings
+from .store import UserStore
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    store: UserStore
+    passwords: Passwords
+    tokens: Tokens
