@@ -13,6 +13,7 @@ import anyio.to_thread
 import jwt
 from anyio import CapacityLimiter
 from pwdlib import PasswordHash
+from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
@@ -59,7 +60,7 @@ class Passwords:
             return VerifyResult(False)
         try:
             valid, new_hash = self._hash.verify_and_update(password, hashed)
-        except (ValueError, TypeError):  # corrupt or unknown stored hash: refuse, never a 500
+        except (PwdlibError, ValueError, TypeError):  # corrupt or unknown stored hash: refuse, never a 500
             self._hash.verify(password, self._dummy_hash)
             return VerifyResult(False)
         return VerifyResult(valid, new_hash)
@@ -131,5 +132,8 @@ class Tokens:
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError, RecursionError):
             raise InvalidTokenError("The access token is invalid") from None
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise InvalidTokenError("The access token is invalid")
+        if claims["exp"] - claims["iat"] > self._ttl + self._leeway:
+            # Longer-lived than this server issues: not one of ours, whatever its signature says.
             raise InvalidTokenError("The access token is invalid")
         return claims
