@@ -94,14 +94,17 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
                 click.echo(f"demo users added: {', '.join(added)}", err=True)
     except ReferenceServerError as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=log_config(log_level),
-        server_header=False,
-        proxy_headers=False,
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=log_config(log_level),
+            server_header=False,
+            proxy_headers=False,
+        )
+    finally:
+        app.state.reference.store.close()
 
 
 @cli.group()

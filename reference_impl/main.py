@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,14 +32,13 @@ def build_state(settings: Settings) -> AppState:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The reference server. Raises ``WeakSecretError`` unless ``settings.secret_key`` is strong."""
+    """The reference server. Raises ``WeakSecretError`` unless ``settings.secret_key`` is strong.
+
+    The app may be started and stopped several times (test clients do); whoever created it closes
+    its store: ``app.state.reference.store.close()``.
+    """
     state = build_state(settings)
     contract = load_contract()
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        state.store.close()
 
     app = FastAPI(
         title=contract["info"]["title"],
@@ -49,7 +46,6 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        lifespan=lifespan,
     )
     app.state.reference = state
     app.include_router(token.router)
