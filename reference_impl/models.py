@@ -1,4 +1,4 @@
-"""The data shapes, under the FastAPI tutorial's names (Token, TokenData, User, UserInDB)."""
+"""The data shapes, under the FastAPI tutorial's names (Token, User, UserInDB)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Token(BaseModel):
+    """RFC 6749 §5.1 successful token response."""
+
     access_token: str
     token_type: str = "bearer"
     expires_in: int
-
-
-class TokenData(BaseModel):
-    username: str
 
 
 class User(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..dependencies import get_state
-from ..models import UserInDB
+from ..models import Token, UserInDB
 from ..oauth_errors import TOKEN_CACHE_HEADERS, TokenEndpointError
 from ..state import AppState
 from ..store import MAX_USERNAME_CHARS
@@ -96,7 +96,5 @@ async def login_for_access_token(request: Request) -> JSONResponse:
     except TokenEndpointError as exc:
         return exc.response()
     issued = state.tokens.issue(user.username)
-    return JSONResponse(
-        {"access_token": issued.token, "token_type": "bearer", "expires_in": issued.expires_in},
-        headers=TOKEN_CACHE_HEADERS,
-    )
+    body = Token(access_token=issued.token, expires_in=issued.expires_in)
+    return JSONResponse(body.model_dump(), headers=TOKEN_CACHE_HEADERS)
