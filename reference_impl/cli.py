@@ -49,6 +49,13 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
+def _open_store(settings: Settings) -> UserStore:
+    try:
+        return UserStore(settings.database)
+    except ReferenceServerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--database",
@@ -100,6 +107,7 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
             host=host,
             port=port,
             log_config=log_config(log_level),
+            log_level=log_level,
             server_header=False,
             proxy_headers=False,
         )
@@ -130,7 +138,7 @@ def users_add(
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not password:
         raise click.UsageError("the password is empty")
-    store = UserStore(settings.database)
+    store = _open_store(settings)
     try:
         hashed = password_hash_for(settings.hash_profile).hash(password)
         store.add(UserInDB(username=name, email=email, full_name=full_name, hashed_password=hashed, disabled=disabled))
@@ -146,7 +154,7 @@ def users_add(
 @click.pass_context
 def users_disable(ctx: click.Context, name: str) -> None:
     """Disable user NAME: no new logins, and its tokens stop working."""
-    store = UserStore(_settings(ctx).database)
+    store = _open_store(_settings(ctx))
     try:
         store.set_disabled(name, True)
     except ReferenceServerError as exc:
@@ -160,7 +168,7 @@ def users_disable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """List the users (never their password hashes)."""
-    store = UserStore(_settings(ctx).database)
+    store = _open_store(_settings(ctx))
     try:
         rows = store.list()
     finally:

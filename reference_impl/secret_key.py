@@ -59,7 +59,14 @@ def load_or_create_dev_secret(database: Path) -> str:
     """Read the development secret stored beside ``database``, creating it (mode 0600) if absent."""
     path = dev_secret_path(database)
     if path.exists():
-        return check_secret(path.read_text(encoding="ascii").strip())
+        try:
+            return check_secret(path.read_text(encoding="ascii").strip())
+        except (UnicodeDecodeError, OSError, WeakSecretError) as exc:
+            reason = exc if isinstance(exc, WeakSecretError) else "it is not readable ASCII text"
+            raise WeakSecretError(
+                f"the development secret in {path} is unusable ({reason}); delete the file to generate a new one, "
+                f"or set {PREFIX}SECRET_KEY"
+            ) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

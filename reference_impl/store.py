@@ -47,15 +47,21 @@ class UserStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
-        with self._locked() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(_SCHEMA)
+        try:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+            with self._locked() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise UserStoreError(
+                f"cannot open the user database {path}: {exc}; point JWT_REF_DATABASE (or --database) at a "
+                "writable SQLite file"
+            ) from None
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
