@@ -1,0 +1,190 @@
+"""``jwt-conformance``: flags → RunConfig → runner → reporters → exit code. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import PASSWORD_ENV, RunConfig, build_config
+from .contract import load_contract
+from .errors import ConformanceError, NoChecksSelectedError
+from .model import Result, Status, Summary
+from .registry import Check, all_checks, select
+from .reporters import Reporter, RunInfo
+from .reporters.console import ConsoleReporter
+from .reporters.json_report import JsonReporter
+from .reporters.junit import JunitReporter
+from .reporters.markdown import MarkdownReporter
+from .runner import run
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def tool_version() -> str:
+    try:
+        return metadata.version("jwt-auth-kit")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def plan_for(config: RunConfig) -> list[Check]:
+    plan = select(all_checks(), config.select, config.skip)
+    if not plan:
+        raise NoChecksSelectedError(
+            f"no check matches --select {' '.join(config.select) or '(all)'} --skip {' '.join(config.skip) or '-'}: "
+            "see `jwt-conformance list` for the IDs"
+        )
+    return plan
+
+
+def execute_run(
+    config: RunConfig,
+    reporters: Sequence[Reporter],
+    results: Iterator[Result] | None = None,
+    plan: Sequence[Check] | None = None,
+) -> Summary:
+    """Stream results from the runner through the reporters; return the summary."""
+    plan = plan if plan is not None else plan_for(config)
+    info = RunInfo(config, tool_version(), datetime.now(UTC).isoformat(timespec="seconds"))
+    started = time.perf_counter()
+    stream = results if results is not None else run(config, plan, contract=load_contract(config.contract))
+    summary = Summary()
+    first = True
+    for result in stream:
+        if first:  # the runner logs in before the first result: only then is the target known to answer
+            for reporter in reporters:
+                reporter.start(info, plan)
+            first = False
+        summary.add(result)
+        for reporter in reporters:
+            reporter.record(result)
+    if first:
+        for reporter in reporters:
+            reporter.start(info, plan)
+    low = [r for r in summary_results(reporters) if r.low_confidence]
+    if low:
+        summary.notes.append(f"{len(low)} results are low-confidence: the baseline token stopped working mid-run")
+    summary.duration_s = time.perf_counter() - started
+    for reporter in reporters:
+        reporter.finish(summary)
+    return summary
+
+
+def summary_results(reporters: Sequence[Reporter]) -> list[Result]:
+    for reporter in reporters:
+        results = getattr(reporter, "results", None)
+        if isinstance(results, list):
+            return results
+    return []
+
+
+def exit_code(summary: Summary) -> int:
+    return EXIT_FAILED if summary.counts[Status.FAIL] else EXIT_OK
+
+
+def make_reporters(json_report: Path | None, junit_report: Path | None, markdown_report: Path | None,
+                   verbose: bool = False) -> list[Reporter]:  # fmt: skip
+    reporters: list[Reporter] = [ConsoleReporter(verbose=verbose)]
+    if json_report:
+        reporters.append(JsonReporter(json_report))
+    if junit_report:
+        reporters.append(JunitReporter(junit_report))
+    if markdown_report:
+        reporters.append(MarkdownReporter(markdown_report))
+    return reporters
+
+
+def _fail_usage(exc: ConformanceError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+_path = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(tool_version(), prog_name="jwt-conformance")
+def cli() -> None:
+    """Check an OAuth2 password-flow / JWT bearer API against its contract, the RFCs and JWT practice."""
+
+
+@cli.command("run")
+@click.option("--base-url", help="The target, e.g. http://127.0.0.1:8000.")
+@click.option("--username", help="A valid account on the target.")
+@click.option("--password", help=f"Its password (better: the {PASSWORD_ENV} environment variable).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML config file (flags override it).")  # fmt: skip
+@click.option("--profile", type=click.Choice(["rfc", "fastapi"]), help="rfc (default) or fastapi (tutorial dialect).")
+@click.option("--strict", is_flag=True, default=None, help="Turn warnings into failures.")
+@click.option("--select", multiple=True, help="Run only checks whose ID starts with this (repeatable).")
+@click.option("--skip", multiple=True, help="Skip checks whose ID starts with this (repeatable).")
+@click.option("--token-path", help="Token endpoint path (default /token).")
+@click.option("--me-path", help="Current-user endpoint path (default /users/me).")
+@click.option("--protected-path", "protected_paths", multiple=True,
+              help="Another protected path (repeatable; default /protected-resource).")  # fmt: skip
+@click.option("--hs-secret", help="The target's HMAC signing secret, if known (unlocks key-assisted checks).")
+@click.option("--timeout", type=float, help="Per-request timeout in seconds (default 10).")
+@click.option("--contract", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="OpenAPI contract (default: the kit's openapi.yaml).")  # fmt: skip
+@click.option("--json-report", type=_path, help="Write the JSON report here.")
+@click.option("--junit-report", type=_path, help="Write a JUnit XML report here.")
+@click.option("--markdown-report", type=_path, help="Write a Markdown report here.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running.")
+def run_command(config_file: Path | None, json_report: Path | None, junit_report: Path | None,
+                markdown_report: Path | None, verbose: bool, **flags: Any) -> None:  # fmt: skip
+    """Run the conformance checks against a deployed server."""
+    try:
+        config = build_config(flags, config_file=config_file)
+        summary = execute_run(config, make_reporters(json_report, junit_report, markdown_report, verbose))
+    except ConformanceError as exc:
+        _fail_usage(exc)
+        return
+    sys.exit(exit_code(summary))
+
+
+@cli.command("list")
+@click.option("--select", multiple=True, help="Only checks whose ID starts with this.")
+@click.option("--skip", multiple=True, help="Leave out checks whose ID starts with this.")
+def list_command(select_: tuple[str, ...] = (), skip: tuple[str, ...] = (), **kwargs: Any) -> None:
+    """List the checks: ID, level, spec references, needs, requirement."""
+    include = kwargs.get("select", select_)
+    checks = select(all_checks(), include, skip)
+    if not checks:
+        click.echo("error: no check matches the selection", err=True)
+        sys.exit(EXIT_USAGE)
+    for item in checks:
+        needs = ",".join(str(n) for n in item.needs) or "-"
+        click.echo(f"{item.id:<13} {item.level!s:<6} {'; '.join(item.spec):<34} {needs:<6} {item.title}")
+
+
+@cli.command("demo")
+@click.option("--json-report", type=_path, help="Write the JSON report here.")
+@click.option("--junit-report", type=_path, help="Write a JUnit XML report here.")
+@click.option("--markdown-report", type=_path, help="Write a Markdown report here.")
+@click.option("--hash-profile", type=click.Choice(["default", "fast"]), default="default", show_default=True,
+              help="Password-hash cost of the embedded server.")  # fmt: skip
+@click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running.")
+def demo_command(json_report: Path | None, junit_report: Path | None, markdown_report: Path | None,
+                 hash_profile: str, verbose: bool) -> None:  # fmt: skip
+    """Start the reference server on 127.0.0.1 with demo users and run every check against it."""
+    from .demo import demo_server
+
+    try:
+        with demo_server(hash_profile) as config:
+            click.echo(f"reference server started at {config.base_url} (temporary database, demo users)", err=True)
+            summary = execute_run(config, make_reporters(json_report, junit_report, markdown_report, verbose))
+    except ConformanceError as exc:
+        _fail_usage(exc)
+        return
+    sys.exit(exit_code(summary))
+
+
+def main() -> None:
+    cli(prog_name="jwt-conformance")

@@ -1,0 +1,227 @@
+"""``RunConfig``: one frozen object built once from flags, environment and config file, then passed down.
+
+Precedence: flags > environment > config file > defaults. The file is YAML (``safe_load``); string
+values may reference environment variables as ``${NAME}``; an unknown key is an error that lists
+the valid ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import ConfigError
+from .model import Profile
+
+PASSWORD_ENV = "JWT_CONFORMANCE_PASSWORD"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Paths:
+    token: str = "/token"
+    me: str = "/users/me"
+    protected: tuple[str, ...] = ("/protected-resource",)
+
+
+@dataclass(frozen=True)
+class Keys:
+    hs_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    base_url: str
+    primary: Credentials
+    second: Credentials | None = None
+    disabled: Credentials | None = None
+    profile: Profile = Profile.RFC
+    strict: bool = False
+    select: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    paths: Paths = Paths()
+    keys: Keys = Keys()
+    timeout_s: float = 10.0
+    max_response_bytes: int = 1_048_576
+    workers: int = 4
+    contract: Path | None = None
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """Every secret the run knows, mapped to the placeholder that replaces it in reports."""
+        found = {self.primary.password: "${PASSWORD}"}
+        if self.second:
+            found[self.second.password] = "${SECOND_PASSWORD}"
+        if self.disabled:
+            found[self.disabled.password] = "${DISABLED_PASSWORD}"
+        if self.keys.hs_secret:
+            found[self.keys.hs_secret] = "${HS_SECRET}"
+        return found
+
+
+_FILE_KEYS: dict[str, Any] = {
+    "base_url": None,
+    "profile": None,
+    "strict": None,
+    "select": None,
+    "skip": None,
+    "timeout": None,
+    "paths": {"token": None, "me": None, "protected": None},
+    "users": {
+        "primary": {"username": None, "password": None},
+        "second": {"username": None, "password": None},
+        "disabled": {"username": None, "password": None},
+    },
+    "keys": {"hs_secret": None},
+}
+
+
+def _check_keys(data: Mapping[str, Any], allowed: Mapping[str, Any], where: str) -> None:
+    for key, value in data.items():
+        if key not in allowed:
+            valid = ", ".join(sorted(allowed))
+            raise ConfigError(f"unknown key {where}{key!r} in the config file; valid keys: {valid}")
+        if isinstance(allowed[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}{key} must be a mapping with keys: {', '.join(sorted(allowed[key]))}")
+            _check_keys(value, allowed[key], f"{where}{key}.")
+
+
+def _interpolate(value: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(f"the config file references ${{{name}}}, which is not set in the environment")
+            return env[name]
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, list):
+        return [_interpolate(item, env) for item in value]
+    if isinstance(value, dict):
+        return {key: _interpolate(item, env) for key, item in value.items()}
+    return value
+
+
+def read_config_file(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"the config file {path} must hold a mapping at the top level")
+    _check_keys(data, _FILE_KEYS, "")
+    result: dict[str, Any] = _interpolate(data, env)
+    return result
+
+
+def _credentials(data: Mapping[str, Any] | None, role: str) -> Credentials | None:
+    if not data:
+        return None
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not username or not isinstance(password, str) or not password:
+        raise ConfigError(f"users.{role} needs a non-empty username and password")
+    return Credentials(username, password)
+
+
+def _path(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ConfigError(f"{name} must be a path starting with '/', got {value!r}")
+    return value
+
+
+def _strings(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ConfigError(f"{name} must be a string or a list of strings")
+
+
+def validate_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url {url!r} is not an http(s) URL: use e.g. http://127.0.0.1:8000")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"--base-url {url!r} must not carry a query or fragment")
+    return url.rstrip("/")
+
+
+def build_config(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> RunConfig:
+    """Merge flags (``None`` = not given), environment and config file into a ``RunConfig``."""
+    env = os.environ if env is None else env
+    file = read_config_file(config_file, env) if config_file else {}
+    users = file.get("users", {})
+    paths = file.get("paths", {})
+
+    def pick(flag: str, file_value: Any, default: Any = None) -> Any:
+        value = flags.get(flag)
+        return value if value not in (None, ()) else (file_value if file_value is not None else default)
+
+    base_url = pick("base_url", file.get("base_url"))
+    if not base_url:
+        raise ConfigError("no target: pass --base-url URL (or base_url in the config file)")
+    primary_file = users.get("primary") or {}
+    username = pick("username", primary_file.get("username"))
+    password = flags.get("password") or env.get(PASSWORD_ENV) or primary_file.get("password")
+    if not username:
+        raise ConfigError("no username: pass --username (or users.primary.username in the config file)")
+    if not password:
+        raise ConfigError(
+            f"no password for {username!r}: set {PASSWORD_ENV}, pass --password, or set users.primary.password"
+        )
+    profile_name = pick("profile", file.get("profile"), Profile.RFC.value)
+    try:
+        profile = Profile(profile_name)
+    except ValueError:
+        raise ConfigError(f"unknown profile {profile_name!r}: use rfc or fastapi") from None
+    protected = pick("protected_paths", _strings(paths.get("protected"), "paths.protected") or None)
+    timeout = pick("timeout", file.get("timeout"), 10.0)
+    if not isinstance(timeout, int | float) or not 0.1 <= float(timeout) <= 300:
+        raise ConfigError(f"timeout must be a number of seconds between 0.1 and 300, got {timeout!r}")
+    keys = file.get("keys", {})
+    hs_secret = flags.get("hs_secret") or keys.get("hs_secret")
+    return RunConfig(
+        base_url=validate_base_url(str(base_url)),
+        primary=Credentials(str(username), str(password)),
+        second=_credentials(users.get("second"), "second"),
+        disabled=_credentials(users.get("disabled"), "disabled"),
+        profile=profile,
+        strict=bool(flags.get("strict") or file.get("strict", False)),
+        select=tuple(flags.get("select") or ()) or _strings(file.get("select"), "select"),
+        skip=tuple(flags.get("skip") or ()) or _strings(file.get("skip"), "skip"),
+        paths=Paths(
+            token=_path(pick("token_path", paths.get("token"), "/token"), "the token path"),
+            me=_path(pick("me_path", paths.get("me"), "/users/me"), "the me path"),
+            protected=tuple(_path(p, "a protected path") for p in (protected or ("/protected-resource",))),
+        ),
+        keys=Keys(hs_secret=str(hs_secret) if hs_secret else None),
+        timeout_s=float(timeout),
+        contract=flags.get("contract"),
+    )

@@ -1,0 +1,178 @@
+"""What a check works with: the run's shared state (logins, tokens, keys) and its own request recorder."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .client import Client, HeaderList, Response
+from .config import Credentials, RunConfig
+from .forge import ParsedToken, parse
+from .model import Exchange, Skip
+
+ROLES = ("primary", "second", "disabled")
+
+
+@dataclass(frozen=True)
+class Login:
+    """The answer to one password-grant request."""
+
+    response: Response
+    token: str | None
+
+    @property
+    def body(self) -> Any:
+        return self.response.json()
+
+
+class RunState:
+    """Shared by every check of a run; safe to use from several threads."""
+
+    def __init__(self, config: RunConfig, client: Client, contract: Mapping[str, Any]) -> None:
+        self.config = config
+        self.client = client
+        self.contract = contract
+        self._lock = threading.Lock()
+        self._tokens: dict[str, str] = {}
+        self.baseline: Login | None = None
+        self.cracked_secret: bytes | None = None
+        self.disturbed_after: str | None = None  # the group after which the baseline token stopped working
+
+    def credentials(self, role: str) -> Credentials | None:
+        return {"primary": self.config.primary, "second": self.config.second, "disabled": self.config.disabled}[role]
+
+    def remember_token(self, role: str, token: str) -> None:
+        with self._lock:
+            self._tokens.setdefault(role, token)
+        placeholder = "${ACCESS_TOKEN}" if role == "primary" else f"${{{role.upper()}_ACCESS_TOKEN}}"
+        self.client.redact.add(token, placeholder)
+        signature = token.rsplit(".", 1)[-1]
+        if len(signature) >= 16:
+            self.client.redact.add(signature, "[issued-signature]")
+
+    def token(self, role: str) -> str | None:
+        with self._lock:
+            return self._tokens.get(role)
+
+    @property
+    def signing_key(self) -> bytes | None:
+        if self.config.keys.hs_secret:
+            return self.config.keys.hs_secret.encode()
+        return self.cracked_secret
+
+
+class Context:
+    """Passed to each check. Its requests are recorded as the check's evidence."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+        self.config = state.config
+        self.exchanges: list[Exchange] = []
+
+    # -- HTTP -------------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: HeaderList | None = None,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        content: bytes | str | None = None,
+        timeout_s: float | None = None,
+    ) -> Response:
+        return self.state.client.request(
+            method,
+            path,
+            headers=headers,
+            params=params,
+            data=data,
+            content=content,
+            recorder=self.exchanges,
+            timeout_s=timeout_s,
+        )
+
+    def get(
+        self,
+        path: str,
+        *,
+        token: str | None = None,
+        headers: HeaderList | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Response:
+        header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        if token is not None:
+            header_list.append(("Authorization", f"Bearer {token}"))
+        return self.request("GET", path, headers=header_list, params=params)
+
+    def post_token(
+        self,
+        data: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        *,
+        content: bytes | str | None = None,
+        headers: HeaderList | None = None,
+        params: Mapping[str, str] | None = None,
+        method: str = "POST",
+    ) -> Response:
+        return self.request(method, self.config.paths.token, data=data, content=content, headers=headers, params=params)
+
+    # -- credentials and tokens -------------------------------------------------------------------
+    def credentials(self, role: str = "primary") -> Credentials:
+        found = self.state.credentials(role)
+        if found is None:
+            raise Skip(f"needs a {role} user: add users.{role} (username, password) to the config file")
+        return found
+
+    def login_form(self, role: str = "primary", **changes: str | None) -> list[tuple[str, str]]:
+        creds = self.credentials(role)
+        form = {"grant_type": "password", "username": creds.username, "password": creds.password}
+        for name, value in changes.items():
+            if value is None:
+                form.pop(name, None)
+            else:
+                form[name] = value
+        return list(form.items())
+
+    def login(self, role: str = "primary", **changes: str | None) -> Login:
+        """A password-grant request (uncached); ``changes`` alter or (with ``None``) drop form fields."""
+        response = self.post_token(self.login_form(role, **changes))
+        body = response.json()
+        token = body.get("access_token") if response.status == 200 and isinstance(body, dict) else None
+        if isinstance(token, str) and token:
+            self.state.remember_token(role, token)
+            return Login(response, token)
+        return Login(response, None)
+
+    def token(self, role: str = "primary") -> str:
+        """A valid access token for ``role``, from the baseline or one login per run."""
+        cached = self.state.token(role)
+        if cached:
+            return cached
+        if role == "primary":
+            raise Skip("no access token: the baseline login failed (see TOKEN-001)")
+        login = self.login(role)
+        if login.token is None:
+            raise Skip(f"the {role} user could not log in (HTTP {login.response.status}): check users.{role}")
+        return login.token
+
+    @property
+    def parsed(self) -> ParsedToken:
+        return parse(self.token())
+
+    @property
+    def me_path(self) -> str:
+        return self.config.paths.me
+
+    @property
+    def protected_paths(self) -> list[str]:
+        return [self.config.paths.me, *(p for p in self.config.paths.protected if p != self.config.paths.me)]
+
+    @property
+    def signing_key(self) -> bytes | None:
+        return self.state.signing_key
+
+    def accepted(self, token: str, path: str | None = None) -> Response:
+        """Send ``token`` as a Bearer credential to ``path`` (the me path by default)."""
+        return self.get(path or self.me_path, token=token)

@@ -1,0 +1,77 @@
+"""The embedded reference server for ``jwt-conformance demo``: a real uvicorn on 127.0.0.1, temporary data."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .config import Credentials, RunConfig
+from .errors import TargetUnreachableError
+
+DEMO_PRIMARY = Credentials("johndoe", "secret")
+DEMO_DISABLED = Credentials("alice", "secretalice")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def demo_server(hash_profile: str = "default") -> Iterator[RunConfig]:
+    """Start the reference server with demo users and a second user; yield the config that targets it."""
+    import uvicorn
+
+    from reference_impl import Settings, create_app
+    from reference_impl.cli import seed_demo_users
+    from reference_impl.models import UserInDB
+    from reference_impl.security import password_hash_for
+
+    with tempfile.TemporaryDirectory(prefix="jwt-conformance-demo-") as data_dir:
+        settings = Settings(
+            secret_key=secrets.token_urlsafe(48),
+            database=Path(data_dir) / "users.db",
+            hash_profile="fast" if hash_profile == "fast" else "default",
+        )
+        app = create_app(settings)
+        store = app.state.reference.store
+        seed_demo_users(store, settings)
+        second = Credentials("carol", secrets.token_urlsafe(16))
+        store.add(
+            UserInDB(
+                username=second.username,
+                full_name="Carol Second",
+                email="carol@example.com",
+                hashed_password=password_hash_for(settings.hash_profile).hash(second.password),
+            )
+        )
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, name="demo-server", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise TargetUnreachableError(f"the embedded reference server did not start on 127.0.0.1:{port}")
+            time.sleep(0.02)
+        try:
+            yield RunConfig(
+                base_url=f"http://127.0.0.1:{port}",
+                primary=DEMO_PRIMARY,
+                second=second,
+                disabled=DEMO_DISABLED,
+            )
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            store.close()

@@ -1,0 +1,80 @@
+"""The check registry: ``@check`` registers a function under a stable ID; a duplicate ID is an error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .model import Level, Need
+
+if TYPE_CHECKING:
+    from .context import Context
+
+CheckFunction = Callable[["Context"], "str | None"]
+ID_PATTERN = re.compile(r"^[A-Z]+(-[A-Z]+)?-\d{3}$")
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    level: Level
+    spec: tuple[str, ...]
+    func: CheckFunction
+    needs: tuple[Need, ...] = ()
+    dialect: bool = False  # MUST*: relaxed to warn in the fastapi profile
+    group: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.func.__name__
+
+    @property
+    def title(self) -> str:
+        return (self.func.__doc__ or "").strip().splitlines()[0] if self.func.__doc__ else self.name
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+class DuplicateCheckError(ValueError):
+    """Raised when two checks claim the same ID."""
+
+
+def check(
+    id: str,
+    *,
+    level: Level,
+    spec: Sequence[str],
+    needs: Iterable[Need] = (),
+    dialect: bool = False,
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register the decorated function as check ``id``; its docstring's first line is the requirement."""
+
+    def register(func: CheckFunction) -> CheckFunction:
+        if id in REGISTRY:
+            raise DuplicateCheckError(f"check ID {id} is registered twice ({REGISTRY[id].name} and {func.__name__})")
+        if not ID_PATTERN.match(id):
+            raise ValueError(f"check ID {id!r} is not of the form AREA-NNN or AREA-SUB-NNN")
+        group = func.__module__.rsplit(".", 1)[-1]
+        REGISTRY[id] = Check(id, level, tuple(spec), func, tuple(needs), dialect, group)
+        return func
+
+    return register
+
+
+def all_checks() -> list[Check]:
+    from . import checks  # noqa: F401 - importing the package registers every area
+
+    return list(REGISTRY.values())
+
+
+def _matches(check_id: str, patterns: Sequence[str]) -> bool:
+    return any(check_id.upper().startswith(pattern.upper()) for pattern in patterns)
+
+
+def select(checks: Sequence[Check], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Check]:
+    """Checks whose ID starts with one of ``include`` (all if empty) and with none of ``exclude``."""
+    chosen = [c for c in checks if not include or _matches(c.id, include)]
+    return [c for c in chosen if not _matches(c.id, exclude)]

@@ -1,0 +1,47 @@
+"""The JSON report (``schema_version`` 1, described by ``conformance/report.schema.json``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..model import Result, Status, Summary
+from ..registry import Check
+from . import RunInfo
+
+SCHEMA_VERSION = 1
+
+
+def report_document(info: RunInfo, results: Sequence[Result], summary: Summary) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "jwt-conformance", "version": info.tool_version},
+        "target": {"base_url": info.config.base_url, "profile": str(info.config.profile)},
+        "options": {"strict": info.config.strict, "select": list(info.config.select), "skip": list(info.config.skip)},
+        "started_at": info.started_at,
+        "duration_s": round(summary.duration_s, 3),
+        "summary": {str(status): summary.counts[status] for status in Status},
+        "notes": list(summary.notes),
+        "results": [result.to_dict() for result in results],
+    }
+
+
+class JsonReporter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.results: list[Result] = []
+        self.info: RunInfo | None = None
+
+    def start(self, info: RunInfo, plan: Sequence[Check]) -> None:
+        self.info = info
+
+    def record(self, result: Result) -> None:
+        self.results.append(result)
+
+    def finish(self, summary: Summary) -> None:
+        assert self.info is not None
+        document = report_document(self.info, self.results, summary)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

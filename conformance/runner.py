@@ -1,0 +1,173 @@
+"""``run(config, checks)``: baseline first, then the checks group by group, then the baseline again.
+
+The runner does HTTP (through the checks) and yields ``Result`` objects; it never prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .client import Client, Redactor, TransportError
+from .config import RunConfig
+from .context import Context, RunState
+from .errors import BaselineLoginError, TargetUnreachableError
+from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status
+from .registry import Check
+
+# Areas in the order they run. "baseline" first; attack groups are followed by a re-check of the token.
+GROUP_ORDER = (
+    "baseline",
+    "token_endpoint",
+    "token_format",
+    "signatures",
+    "claims",
+    "bearer",
+    "protected",
+    "enumeration",
+)
+FINAL_CHECK = "BASE-003"
+SERVER_ERROR_HINT = "A server error on client input is a defect: answer 4xx for what the client got wrong."
+
+
+def verdict(check: Check, outcome: BaseException | None, config: RunConfig) -> Status:
+    if outcome is None:
+        return Status.PASS
+    if isinstance(outcome, Skip):
+        return Status.SKIP
+    if isinstance(outcome, Info):
+        return Status.INFO
+    if not isinstance(outcome, Failure):
+        return Status.ERROR
+    level = outcome.level or check.level
+    if level is Level.MUST:
+        relaxed = (check.dialect or outcome.dialect) and config.profile is Profile.FASTAPI
+        status = Status.WARN if relaxed else Status.FAIL
+    elif level is Level.SHOULD:
+        status = Status.WARN
+    else:
+        status = Status.INFO
+    if status is Status.WARN and config.strict:
+        return Status.FAIL
+    return status
+
+
+def execute(check: Check, state: RunState, low_confidence: bool = False) -> Result:
+    """Run one check to a ``Result``: exceptions become verdicts, and any 5xx it provoked is a failure."""
+    ctx = Context(state)
+    started = time.perf_counter()
+    outcome: BaseException | None = None
+    message = ""
+    try:
+        note = check.func(ctx)
+        message = note or ""
+    except CheckOutcome as exc:
+        outcome, message = exc, exc.message
+    except TransportError as exc:
+        outcome, message = exc, f"the target gave no HTTP answer: {exc}"
+    except Exception as exc:  # a bug in the check, or an answer it could not digest: never a traceback
+        outcome, message = exc, f"the check could not decide: {type(exc).__name__}: {exc}"
+    server_errors = [e for e in ctx.exchanges if e.status is not None and e.status >= 500]
+    if server_errors and not isinstance(outcome, Failure) and not isinstance(outcome, TransportError):
+        first = server_errors[0]
+        outcome = Failure(
+            f"the server answered {first.status} to {first.method} {first.url}",
+            expected="a 4xx answer (never 5xx) to client input",
+            actual=f"HTTP {first.status}",
+            hint=SERVER_ERROR_HINT,
+            level=Level.MUST,
+        )
+        message = outcome.message + (f"; besides: {message}" if message else "")
+    status = verdict(check, outcome, state.config)
+    failure = outcome if isinstance(outcome, Failure) else None
+    evidence = tuple(ctx.exchanges[-6:]) if status is not Status.PASS else ()
+    return Result(
+        id=check.id,
+        title=check.title,
+        level=check.level,
+        status=status,
+        spec=check.spec,
+        message=state.client.redact(message),
+        expected=failure.expected if failure else None,
+        actual=state.client.redact(failure.actual) if failure and failure.actual else None,
+        hint=failure.hint if failure else None,
+        exchanges=evidence,
+        duration_s=time.perf_counter() - started,
+        low_confidence=low_confidence,
+    )
+
+
+def baseline_login(state: RunState) -> None:
+    """Log in once. Unreachable target or rejected credentials stop the run (exit 2)."""
+    ctx = Context(state)
+    try:
+        login = ctx.login("primary")
+    except TransportError as exc:
+        raise TargetUnreachableError(f"cannot reach {state.config.base_url}: {exc}") from None
+    state.baseline = login
+    if login.token is not None:
+        return
+    response = login.response
+    body = login.body
+    error = body.get("error") if isinstance(body, dict) else None
+    if (response.status == 400 and error == "invalid_grant") or response.status == 401:
+        reason = f"400 {error}" if response.status == 400 else "401"
+        raise BaselineLoginError(
+            f"{state.config.base_url}{state.config.paths.token} rejected the credentials of "
+            f"{state.config.primary.username!r} ({reason}): check --username and --password "
+            f"(or users.primary in the config file)"
+        )
+
+
+def _still_authenticated(state: RunState) -> bool:
+    token = state.token("primary")
+    if token is None:
+        return True
+    try:
+        response = Context(state).get(state.config.paths.me, token=token)
+    except TransportError:
+        return False
+    return 200 <= response.status < 300
+
+
+def _grouped(checks: Sequence[Check]) -> list[tuple[str, list[Check]]]:
+    order = {name: index for index, name in enumerate(GROUP_ORDER)}
+    groups: dict[str, list[Check]] = {}
+    for check in checks:
+        if check.id != FINAL_CHECK:
+            groups.setdefault(check.group, []).append(check)
+    return sorted(groups.items(), key=lambda item: order.get(item[0], len(order)))
+
+
+def run(
+    config: RunConfig,
+    checks: Sequence[Check],
+    *,
+    contract: Mapping[str, Any],
+    client: Client | None = None,
+) -> Iterator[Result]:
+    """Yield one ``Result`` per check, in catalog order within each group."""
+    client = client or Client(
+        config.base_url,
+        timeout_s=config.timeout_s,
+        max_response_bytes=config.max_response_bytes,
+        redactor=Redactor(config.secrets),
+    )
+    for secret, placeholder in config.secrets.items():
+        client.redact.add(secret, placeholder)
+    state = RunState(config, client, contract)
+    baseline_login(state)
+    low_confidence = False
+    with ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="check") as pool:
+        for group, members in _grouped(checks):
+            futures = [pool.submit(execute, check, state, low_confidence) for check in members]
+            for future in futures:
+                yield future.result()
+            if group != "baseline" and not low_confidence and not _still_authenticated(state):
+                state.disturbed_after = group
+                low_confidence = True
+    final = [check for check in checks if check.id == FINAL_CHECK]
+    for check in final:
+        yield execute(check, state, low_confidence)
