@@ -23,6 +23,8 @@ GROUP_ORDER = (
     "token_endpoint",
     "token_format",
     "signatures",
+    "algorithms",
+    "key_headers",
     "claims",
     "bearer",
     "protected",

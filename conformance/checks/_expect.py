@@ -1,0 +1,76 @@
+"""Expectations shared by the check areas; each raises ``Failure`` with expected, actual and a fix hint."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from ..client import Response
+from ..model import Failure, Level
+
+
+def is_success(response: Response) -> bool:
+    return 200 <= response.status < 300
+
+
+def describe(response: Response, limit: int = 160) -> str:
+    body = response.text.strip().replace("\n", " ")
+    excerpt = body[:limit] + ("..." if len(body) > limit else "")
+    return f"HTTP {response.status}" + (f" {excerpt}" if excerpt else "")
+
+
+def oauth_error_code(response: Response) -> str | None:
+    """The RFC 6749 §5.2 ``error`` member of a JSON error body, if there is one."""
+    body = response.json()
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def expect_status(
+    response: Response,
+    expected: Collection[int],
+    *,
+    what: str,
+    hint: str | None = None,
+    level: Level | None = None,
+    dialect: bool = False,
+) -> None:
+    if response.status not in expected:
+        wanted = " or ".join(str(s) for s in sorted(expected))
+        raise Failure(
+            f"{what}: answered {response.status}",
+            expected=f"HTTP {wanted}",
+            actual=describe(response),
+            hint=hint,
+            level=level,
+            dialect=dialect,
+        )
+
+
+def expect_refused(
+    response: Response,
+    *,
+    what: str,
+    hint: str,
+    allowed: Collection[int] = (401,),
+) -> None:
+    """A forged, altered or otherwise invalid credential must not be accepted (2xx is a MUST failure).
+
+    A refusal with another 4xx than ``allowed`` is reported at SHOULD level: the credential was not
+    accepted, but RFC 6750 §3.1 asks for 401 with ``error="invalid_token"``.
+    """
+    if is_success(response):
+        raise Failure(
+            f"{what} was ACCEPTED ({response.status})",
+            expected="a refusal: HTTP " + " or ".join(str(s) for s in sorted(allowed)),
+            actual=describe(response),
+            hint=hint,
+            level=Level.MUST,
+        )
+    if response.status not in allowed and 400 <= response.status < 500:
+        raise Failure(
+            f"{what} was refused, but with {response.status}",
+            expected="HTTP " + " or ".join(str(s) for s in sorted(allowed)),
+            actual=describe(response),
+            hint='RFC 6750 §3.1: answer an invalid access token with 401 and error="invalid_token".',
+            level=Level.SHOULD,
+        )
