@@ -5,9 +5,9 @@ missing form field gets 422; ``grant_type`` is optional; the token answer has no
 or ``Pragma``; challenges are a bare ``Bearer``; tokens carry only ``sub`` and ``exp`` with
 ``typ: JWT``; a disabled user gets a token and then 400 "Inactive user". It signs with a strong
 random secret and hashes a dummy for unknown users, as the tutorial does.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI must evaluate the local ``Depends`` annotations.
+"""
 
 import secrets
 from datetime import UTC, datetime, timedelta
