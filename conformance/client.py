@@ -192,7 +192,7 @@ class Client:
         return Exchange(
             method=method,
             url=redact(url),
-            request_headers=dict(safe_headers),
+            request_headers=tuple(safe_headers),
             request_body=safe_body,
             status=None if response is None else response.status,
             response_headers={} if response is None else {k: redact(v) for k, v in response.headers.items()},

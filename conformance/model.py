@@ -87,7 +87,7 @@ class Exchange:
 
     method: str
     url: str
-    request_headers: dict[str, str]
+    request_headers: tuple[tuple[str, str], ...]
     request_body: str | None
     status: int | None
     response_headers: dict[str, str]
@@ -101,7 +101,7 @@ class Exchange:
             "request": {
                 "method": self.method,
                 "url": self.url,
-                "headers": self.request_headers,
+                "headers": [list(pair) for pair in self.request_headers],
                 "body": self.request_body,
             },
             "response": None
