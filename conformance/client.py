@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import httpx2 as httpx
 
@@ -31,8 +31,11 @@ class Redactor:
             self.add(secret, placeholder)
 
     def add(self, secret: str, placeholder: str) -> None:
-        if secret and len(secret) >= 3:
-            self._secrets[secret] = placeholder
+        """Redact ``secret`` as sent raw, form-encoded, percent-encoded or inside a JSON string."""
+        if not secret or len(secret) < 3:
+            return
+        for variant in (secret, quote_plus(secret), quote(secret, safe=""), json.dumps(secret)[1:-1]):
+            self._secrets[variant] = placeholder
 
     def __call__(self, text: str) -> str:
         # Longest first, so that a token is replaced whole before its signature is.

@@ -151,12 +151,21 @@ def run(
     client: Client | None = None,
 ) -> Iterator[Result]:
     """Yield one ``Result`` per check, in catalog order within each group."""
+    owned = client is None
     client = client or Client(
         config.base_url,
         timeout_s=config.timeout_s,
         max_response_bytes=config.max_response_bytes,
         redactor=Redactor(config.secrets),
     )
+    try:
+        yield from _run(config, checks, contract, client)
+    finally:
+        if owned:
+            client.close()
+
+
+def _run(config: RunConfig, checks: Sequence[Check], contract: Mapping[str, Any], client: Client) -> Iterator[Result]:
     for secret, placeholder in config.secrets.items():
         client.redact.add(secret, placeholder)
     state = RunState(config, client, contract)

@@ -1,0 +1,111 @@
+"""``jwt-conformance``: list, usage errors with exit 2, and the demo with its three reports."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner, Result
+
+from conformance.cli import cli
+from conformance.config import PASSWORD_ENV
+from conformance.registry import all_checks
+
+PASSWORD = {PASSWORD_ENV: "p"}
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env={PASSWORD_ENV: "", **(env or {})}, prog_name="jwt-conformance")
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_list_shows_every_check_with_level_spec_and_title() -> None:
+    result = invoke("list")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert len(lines) == len(all_checks())
+    assert lines[0].split()[:2] == ["BASE-001", "MUST"]
+
+
+def test_list_selects_by_prefix_and_refuses_an_empty_selection() -> None:
+    assert [line.split()[0] for line in invoke("list", "--select", "BASE-00").output.splitlines()] == [
+        "BASE-001",
+        "BASE-002",
+        "BASE-003",
+    ]
+    assert invoke("list", "--select", "NOPE").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "no target: pass --base-url"),
+        (("--base-url", "http://127.0.0.1:8000"), "no username"),
+        (("--base-url", "http://127.0.0.1:8000", "--username", "u"), PASSWORD_ENV),
+        (("--base-url", "127.0.0.1:8000", "--username", "u", "--password", "p"), "not an http(s) URL"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: tuple[str, ...], message: str) -> None:
+    assert message in one_line_error(invoke("run", *args))
+
+
+def test_an_unreachable_target_exits_2_naming_the_url() -> None:
+    line = one_line_error(
+        invoke("run", "--base-url", "http://127.0.0.1:9", "--username", "u", "--timeout", "2", env={PASSWORD_ENV: "p"})
+    )
+    assert "cannot reach http://127.0.0.1:9" in line
+
+
+def test_an_unknown_config_key_exits_2_listing_the_valid_ones(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("base_url: http://127.0.0.1:9\nprofil: rfc\n", encoding="utf-8")
+    line = one_line_error(invoke("run", "--config", str(path)))
+    assert "'profil'" in line and "profile" in line
+
+
+def test_a_selection_matching_nothing_exits_2() -> None:
+    line = one_line_error(
+        invoke(
+            "run", "--base-url", "http://127.0.0.1:9", "--username", "u", "--select", "NOPE", env={PASSWORD_ENV: "p"}
+        )
+    )
+    assert "no check matches" in line
+
+
+def test_demo_runs_clean_and_writes_valid_reports(tmp_path: Path) -> None:
+    result = invoke(
+        "demo",
+        "--hash-profile",
+        "fast",
+        "--json-report",
+        str(tmp_path / "r.json"),
+        "--junit-report",
+        str(tmp_path / "r.xml"),
+        "--markdown-report",
+        str(tmp_path / "r.md"),
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    schema = json.loads(resources.files("conformance").joinpath("report.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema)
+    statuses = {r["id"]: r["status"] for r in document["results"]}
+    assert not [i for i, s in statuses.items() if s in ("fail", "warn", "error")], statuses
+    assert len(statuses) == len(all_checks())
+    for skipped in (r for r in document["results"] if r["status"] == "skip"):
+        assert skipped["message"], f"{skipped['id']} skips without saying how to enable it"
+    suite = ET.parse(tmp_path / "r.xml").getroot()
+    assert int(suite.attrib["tests"]) == len(statuses) and suite.attrib["failures"] == "0"
+    assert "# JWT conformance report" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "secret" not in json.dumps(document).replace("secretalice", "")  # the demo password never appears

@@ -1,0 +1,117 @@
+"""The HTTP client against hostile targets: hangs, resets, huge and malformed answers, redirects."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from conformance.client import Client, Redactor, TransportError
+from conformance.model import Exchange
+
+Handler = Callable[[socket.socket], None]
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Handler], str]]:
+    """A TCP server on 127.0.0.1 whose connections are answered by ``handler`` (raw bytes)."""
+    sockets: list[socket.socket] = []
+    stop = threading.Event()
+
+    def start(handler: Handler) -> str:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.2)
+        sockets.append(listener)
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except (TimeoutError, OSError):
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    try:
+                        conn.recv(65536)
+                        handler(conn)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    stop.set()
+    for listener in sockets:
+        listener.close()
+
+
+def answer(status_line: str, headers: dict[str, str], body: bytes) -> Handler:
+    def handler(conn: socket.socket) -> None:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        conn.sendall(f"HTTP/1.1 {status_line}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    return handler
+
+
+def test_a_hanging_target_is_a_transport_error_within_the_timeout(raw_server: Callable[[Handler], str]) -> None:
+    url = raw_server(lambda conn: time.sleep(3))
+    client = Client(url, timeout_s=0.5)
+    recorder: list[Exchange] = []
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="no answer within 0.5 s"):
+        client.request("GET", "/users/me", recorder=recorder)
+    assert time.monotonic() - started < 2.5
+    assert recorder[0].error is not None and recorder[0].status is None
+
+
+def test_a_connection_reset_is_a_transport_error(raw_server: Callable[[Handler], str]) -> None:
+    def reset(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+    client = Client(raw_server(reset), timeout_s=2)
+    with pytest.raises(TransportError):
+        client.request("GET", "/")
+
+
+def test_a_huge_answer_is_capped(raw_server: Callable[[Handler], str]) -> None:
+    url = raw_server(answer("200 OK", {"Content-Type": "application/json"}, b"[" + b"1," * 5_000_000 + b"1]"))
+    client = Client(url, max_response_bytes=65_536)
+    response = client.request("GET", "/")
+    assert response.truncated
+    assert len(response.content) == 65_536
+    assert response.json() is None
+
+
+@pytest.mark.parametrize("body", [b"<html><body>Login</body></html>", b'{"access_token": ', b"\xff\xfe\x00"])
+def test_html_and_broken_json_are_just_not_json(raw_server: Callable[[Handler], str], body: bytes) -> None:
+    client = Client(raw_server(answer("200 OK", {"Content-Type": "application/json"}, body)))
+    response = client.request("GET", "/")
+    assert response.status == 200
+    assert response.json() is None
+    assert isinstance(response.text, str)
+
+
+def test_redirects_are_never_followed(raw_server: Callable[[Handler], str]) -> None:
+    client = Client(raw_server(answer("307 Temporary Redirect", {"Location": "http://example.invalid/x"}, b"")))
+    response = client.request("GET", "/users/me")
+    assert response.status == 307
+    assert response.header("location") == "http://example.invalid/x"
+
+
+def test_exchanges_are_redacted_and_reproducible(raw_server: Callable[[Handler], str]) -> None:
+    client = Client(
+        raw_server(answer("200 OK", {}, b'{"echo": "p@ss word"}')), redactor=Redactor({"p@ss word": "${PASSWORD}"})
+    )
+    recorder: list[Exchange] = []
+    client.request("POST", "/token", data={"username": "bob", "password": "p@ss word"}, recorder=recorder)
+    exchange = recorder[0]
+    assert "p@ss" not in repr(exchange.to_dict())
+    assert exchange.request_body == "username=bob&password=${PASSWORD}"
+    assert exchange.response_body == '{"echo": "${PASSWORD}"}'
+    assert exchange.curl.endswith(f'--data-binary "username=bob&password=${{PASSWORD}}" {client.base_url}/token')

@@ -1,0 +1,58 @@
+"""The registry meta-test: IDs unique and well-formed, every check documented, every area imported."""
+
+from __future__ import annotations
+
+import pkgutil
+import re
+
+import pytest
+
+import conformance.checks as checks_package
+from conformance.model import Level
+from conformance.registry import REGISTRY, DuplicateCheckError, all_checks, check, select
+from conformance.runner import GROUP_ORDER
+
+ALL = all_checks()
+
+
+def test_ids_are_unique_and_well_formed() -> None:
+    ids = [c.id for c in ALL]
+    assert len(ids) == len(set(ids))
+    for check_id in ids:
+        assert re.fullmatch(r"[A-Z]+(-[A-Z]+)?-\d{3}", check_id), check_id
+
+
+def test_every_check_has_a_requirement_a_spec_and_a_rule_name() -> None:
+    names = [c.name for c in ALL]
+    assert len(names) == len(set(names)), "two checks share a function name"
+    for item in ALL:
+        assert item.func.__doc__ and item.title.strip(), f"{item.id} has no requirement docstring"
+        assert item.title.endswith("."), f"{item.id}: the requirement is one sentence ending with '.'"
+        assert item.spec and all(item.spec), f"{item.id} has no spec reference"
+        assert re.fullmatch(r"[a-z][a-z0-9_]+", item.name), item.name
+        assert isinstance(item.level, Level)
+
+
+def test_every_area_module_is_imported_and_ordered() -> None:
+    modules = {m.name for m in pkgutil.iter_modules(checks_package.__path__) if not m.name.startswith("_")}
+    assert set(checks_package.AREAS) == modules
+    assert {c.group for c in ALL} <= set(GROUP_ORDER)
+    assert {c.group for c in ALL} == modules
+
+
+def test_a_duplicate_id_is_refused() -> None:
+    with pytest.raises(DuplicateCheckError, match="BASE-001"):
+        check("BASE-001", level=Level.MUST, spec=["x"])(lambda ctx: None)
+    assert REGISTRY["BASE-001"].name == "valid_token_reaches_the_me_endpoint"
+
+
+def test_malformed_ids_are_refused() -> None:
+    with pytest.raises(ValueError, match="AREA-NNN"):
+        check("base-1", level=Level.MUST, spec=["x"])(lambda ctx: None)
+
+
+def test_select_by_id_or_prefix_and_skip() -> None:
+    assert [c.id for c in select(ALL, ["BASE-002"])] == ["BASE-002"]
+    assert {c.id for c in select(ALL, ["base"])} == {"BASE-001", "BASE-002", "BASE-003"}
+    assert {c.id for c in select(ALL, ["BASE"], ["BASE-003"])} == {"BASE-001", "BASE-002"}
+    assert select(ALL, ["NOPE"]) == []

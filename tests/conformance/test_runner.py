@@ -1,0 +1,192 @@
+"""The runner: verdicts by level and profile, 5xx as failures, errors without tracebacks, baseline rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from conformance.client import Client, Redactor
+from conformance.context import Context
+from conformance.contract import load_contract
+from conformance.errors import BaselineLoginError, TargetUnreachableError
+from conformance.model import Failure, Info, Level, Profile, Skip, Status
+from conformance.registry import Check
+from conformance.runner import run, verdict
+
+from .harness import BASE_URL, Answer, config_for, on, rewrite
+
+
+def synthetic(
+    check_id: str, func: Any, level: Level = Level.MUST, dialect: bool = False, group: str = "bearer"
+) -> Check:
+    return Check(check_id, level, ("test",), func, (), dialect, group)
+
+
+def run_synthetic(app: Any, checks: list[Check], **changes: Any) -> list[Any]:
+    config = config_for(**changes)
+    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as http:
+        client = Client(BASE_URL, http=http, redactor=Redactor(config.secrets))
+        return list(run(config, checks, contract=load_contract(), client=client))
+
+
+def fails(message: str, **kwargs: Any) -> Any:
+    def check(ctx: Context) -> None:
+        raise Failure(message, **kwargs)
+
+    return check
+
+
+@pytest.mark.parametrize(
+    ("level", "dialect", "profile", "strict", "expected"),
+    [
+        (Level.MUST, False, Profile.RFC, False, Status.FAIL),
+        (Level.MUST, False, Profile.FASTAPI, False, Status.FAIL),
+        (Level.MUST, True, Profile.RFC, False, Status.FAIL),
+        (Level.MUST, True, Profile.FASTAPI, False, Status.WARN),
+        (Level.MUST, True, Profile.FASTAPI, True, Status.FAIL),
+        (Level.SHOULD, False, Profile.RFC, False, Status.WARN),
+        (Level.SHOULD, False, Profile.RFC, True, Status.FAIL),
+        (Level.MAY, False, Profile.RFC, True, Status.INFO),
+    ],
+)
+def test_verdicts_follow_level_profile_and_strict(
+    level: Level, dialect: bool, profile: Profile, strict: bool, expected: Status
+) -> None:
+    item = synthetic("TEST-001", fails("x"), level=level, dialect=dialect)
+    assert verdict(item, Failure("x"), config_for(profile=profile, strict=strict)) is expected
+
+
+def test_other_outcomes_map_to_their_verdicts() -> None:
+    item = synthetic("TEST-001", fails("x"))
+    config = config_for()
+    assert verdict(item, None, config) is Status.PASS
+    assert verdict(item, Skip("x"), config) is Status.SKIP
+    assert verdict(item, Info("x"), config) is Status.INFO
+    assert verdict(item, RuntimeError("x"), config) is Status.ERROR
+    assert verdict(item, Failure("x", level=Level.SHOULD), config) is Status.WARN
+    assert verdict(item, Failure("x", dialect=True), config_for(profile=Profile.FASTAPI)) is Status.WARN
+
+
+def test_a_crashing_check_is_an_error_result_not_a_traceback(reference: FastAPI) -> None:
+    def crash(ctx: Context) -> None:
+        raise KeyError("missing")
+
+    [result] = run_synthetic(reference, [synthetic("TEST-001", crash)])
+    assert result.status is Status.ERROR
+    assert "could not decide" in result.message
+    assert "KeyError" in result.message
+
+
+def test_a_5xx_provoked_by_a_check_is_a_failure(reference: FastAPI) -> None:
+    def break_health(answer: Answer) -> None:
+        answer.status = 500
+
+    def probe(ctx: Context) -> None:
+        ctx.get("/health")
+
+    [result] = run_synthetic(rewrite(reference, on("GET", "/health", break_health)), [synthetic("TEST-001", probe)])
+    assert result.status is Status.FAIL
+    assert "500" in result.message
+    assert result.exchanges[-1].status == 500
+
+
+def test_evidence_is_kept_for_non_passes_only(reference: FastAPI) -> None:
+    def passes(ctx: Context) -> None:
+        ctx.get("/health")
+
+    def warns(ctx: Context) -> None:
+        ctx.get("/health")
+        raise Failure("x", level=Level.SHOULD)
+
+    results = run_synthetic(reference, [synthetic("TEST-001", passes), synthetic("TEST-002", warns)])
+    assert results[0].exchanges == ()
+    assert results[1].exchanges[0].curl.startswith("curl -i -X GET")
+
+
+def test_secrets_never_reach_results(reference: FastAPI) -> None:
+    def leaky(ctx: Context) -> None:
+        token = ctx.token()
+        ctx.get(ctx.me_path, token=token)
+        ctx.login()
+        forged = token.rsplit(".", 1)[0] + "." + token.rsplit(".", 1)[1]
+        raise Failure(f"password {ctx.credentials().password} token {token}", actual=forged)
+
+    [result] = run_synthetic(reference, [synthetic("TEST-001", leaky)])
+    config = config_for()
+    token_part = result.exchanges[0].request_headers
+    dumped = repr(result.to_dict())
+    assert config.primary.password not in dumped
+    assert config.primary.password.replace(" ", "+") not in dumped
+    assert "${PASSWORD}" in dumped
+    assert "${ACCESS_TOKEN}" in dumped
+    assert ("Authorization", "Bearer ${ACCESS_TOKEN}") in token_part
+    assert '"Authorization: Bearer ${ACCESS_TOKEN}"' in result.exchanges[0].curl
+
+
+def test_rejected_credentials_stop_the_run(reference: FastAPI) -> None:
+    config_changes = {"primary": replace(config_for().primary, password="wrong password")}
+    with pytest.raises(BaselineLoginError, match="rejected the credentials of 'bob'.*--password"):
+        run_synthetic(reference, [synthetic("TEST-001", fails("x"))], **config_changes)
+
+
+def test_a_tutorial_style_401_on_login_also_counts_as_rejected_credentials(reference: FastAPI) -> None:
+    def tutorial_401(answer: Answer) -> None:
+        if answer.status == 400:
+            answer.set_json({"detail": "Incorrect username or password"}, status=401)
+
+    app = rewrite(reference, on("POST", "/token", tutorial_401))
+    with pytest.raises(BaselineLoginError, match="401"):
+        run_synthetic(app, [], primary=replace(config_for().primary, password="nope"))
+
+
+def test_an_unreachable_target_names_the_url() -> None:
+    config = config_for(base_url="http://127.0.0.1:9", timeout_s=2.0)
+    with pytest.raises(TargetUnreachableError, match="http://127.0.0.1:9"):
+        list(run(config, [], contract=load_contract()))
+
+
+def test_a_broken_login_is_not_a_credentials_error_and_dependent_checks_skip(reference: FastAPI) -> None:
+    def unprocessable(answer: Answer) -> None:
+        answer.set_json({"detail": [{"msg": "field required"}]}, status=422)
+
+    def needs_token(ctx: Context) -> None:
+        ctx.token()
+
+    [result] = run_synthetic(rewrite(reference, on("POST", "/token", unprocessable)), [synthetic("X-001", needs_token)])
+    assert result.status is Status.SKIP
+    assert "TOKEN-001" in result.message
+
+
+def test_a_server_that_revokes_the_token_mid_run_marks_later_results(reference: FastAPI) -> None:
+    calls = {"n": 0}
+
+    def revoke_after_first_group(scope: Any, answer: Answer) -> None:
+        if scope["path"] == "/users/me" and answer.status == 200:
+            calls["n"] += 1
+            if calls["n"] > 1:
+                answer.set_json({"detail": "revoked"}, status=401)
+
+    def first(ctx: Context) -> None:
+        ctx.accepted(ctx.token())
+
+    def later(ctx: Context) -> None:
+        return None
+
+    from conformance.registry import REGISTRY, all_checks
+
+    all_checks()
+    checks = [
+        synthetic("A-001", first, group="signatures"),
+        synthetic("B-001", later, group="bearer"),
+        REGISTRY["BASE-003"],
+    ]
+    results = run_synthetic(rewrite(reference, revoke_after_first_group), checks)
+    by_id = {r.id: r for r in results}
+    assert not by_id["A-001"].low_confidence
+    assert by_id["B-001"].low_confidence
+    assert by_id["BASE-003"].status is Status.INFO
+    assert "signatures" in by_id["BASE-003"].message
