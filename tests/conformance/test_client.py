@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,20 @@ def raw_server() -> Iterator[Callable[[Handler], str]]:
         listener.close()
 
 
+@pytest.fixture
+def client_for() -> Iterator[Callable[..., Client]]:
+    """Make Clients that are closed after the test (no leaked sockets)."""
+    made: list[Client] = []
+
+    def make(*args: Any, **kwargs: Any) -> Client:
+        made.append(Client(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
 def answer(status_line: str, headers: dict[str, str], body: bytes) -> Handler:
     def handler(conn: socket.socket) -> None:
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -59,9 +74,11 @@ def answer(status_line: str, headers: dict[str, str], body: bytes) -> Handler:
     return handler
 
 
-def test_a_hanging_target_is_a_transport_error_within_the_timeout(raw_server: Callable[[Handler], str]) -> None:
+def test_a_hanging_target_is_a_transport_error_within_the_timeout(
+    raw_server: Callable[[Handler], str], client_for: Callable[..., Client]
+) -> None:
     url = raw_server(lambda conn: time.sleep(3))
-    client = Client(url, timeout_s=0.5)
+    client = client_for(url, timeout_s=0.5)
     recorder: list[Exchange] = []
     started = time.monotonic()
     with pytest.raises(TransportError, match="no answer within 0.5 s"):
@@ -70,18 +87,20 @@ def test_a_hanging_target_is_a_transport_error_within_the_timeout(raw_server: Ca
     assert recorder[0].error is not None and recorder[0].status is None
 
 
-def test_a_connection_reset_is_a_transport_error(raw_server: Callable[[Handler], str]) -> None:
+def test_a_connection_reset_is_a_transport_error(
+    raw_server: Callable[[Handler], str], client_for: Callable[..., Client]
+) -> None:
     def reset(conn: socket.socket) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
 
-    client = Client(raw_server(reset), timeout_s=2)
+    client = client_for(raw_server(reset), timeout_s=2)
     with pytest.raises(TransportError):
         client.request("GET", "/")
 
 
-def test_a_huge_answer_is_capped(raw_server: Callable[[Handler], str]) -> None:
+def test_a_huge_answer_is_capped(raw_server: Callable[[Handler], str], client_for: Callable[..., Client]) -> None:
     url = raw_server(answer("200 OK", {"Content-Type": "application/json"}, b"[" + b"1," * 5_000_000 + b"1]"))
-    client = Client(url, max_response_bytes=65_536)
+    client = client_for(url, max_response_bytes=65_536)
     response = client.request("GET", "/")
     assert response.truncated
     assert len(response.content) == 65_536
@@ -89,23 +108,27 @@ def test_a_huge_answer_is_capped(raw_server: Callable[[Handler], str]) -> None:
 
 
 @pytest.mark.parametrize("body", [b"<html><body>Login</body></html>", b'{"access_token": ', b"\xff\xfe\x00"])
-def test_html_and_broken_json_are_just_not_json(raw_server: Callable[[Handler], str], body: bytes) -> None:
-    client = Client(raw_server(answer("200 OK", {"Content-Type": "application/json"}, body)))
+def test_html_and_broken_json_are_just_not_json(
+    raw_server: Callable[[Handler], str], client_for: Callable[..., Client], body: bytes
+) -> None:
+    client = client_for(raw_server(answer("200 OK", {"Content-Type": "application/json"}, body)))
     response = client.request("GET", "/")
     assert response.status == 200
     assert response.json() is None
     assert isinstance(response.text, str)
 
 
-def test_redirects_are_never_followed(raw_server: Callable[[Handler], str]) -> None:
-    client = Client(raw_server(answer("307 Temporary Redirect", {"Location": "http://example.invalid/x"}, b"")))
+def test_redirects_are_never_followed(raw_server: Callable[[Handler], str], client_for: Callable[..., Client]) -> None:
+    client = client_for(raw_server(answer("307 Temporary Redirect", {"Location": "http://example.invalid/x"}, b"")))
     response = client.request("GET", "/users/me")
     assert response.status == 307
     assert response.header("location") == "http://example.invalid/x"
 
 
-def test_exchanges_are_redacted_and_reproducible(raw_server: Callable[[Handler], str]) -> None:
-    client = Client(
+def test_exchanges_are_redacted_and_reproducible(
+    raw_server: Callable[[Handler], str], client_for: Callable[..., Client]
+) -> None:
+    client = client_for(
         raw_server(answer("200 OK", {}, b'{"echo": "p@ss word"}')), redactor=Redactor({"p@ss word": "${PASSWORD}"})
     )
     recorder: list[Exchange] = []
