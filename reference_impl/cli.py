@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,11 +51,19 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
-def _open_store(settings: Settings) -> UserStore:
+@contextmanager
+def _opened_store(settings: Settings) -> Iterator[UserStore]:
+    """The user store for one command; its errors become one-line CLI errors."""
     try:
-        return UserStore(settings.database)
+        store = UserStore(settings.database)
     except ReferenceServerError as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        yield store
+    except ReferenceServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,14 +148,9 @@ def users_add(
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not password:
         raise click.UsageError("the password is empty")
-    store = _open_store(settings)
-    try:
+    with _opened_store(settings) as store:
         hashed = password_hash_for(settings.hash_profile).hash(password)
         store.add(UserInDB(username=name, email=email, full_name=full_name, hashed_password=hashed, disabled=disabled))
-    except ReferenceServerError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
     click.echo(f"added user {name}{' (disabled)' if disabled else ''} to {settings.database}")
 
 
@@ -154,13 +159,8 @@ def users_add(
 @click.pass_context
 def users_disable(ctx: click.Context, name: str) -> None:
     """Disable user NAME: no new logins, and its tokens stop working."""
-    store = _open_store(_settings(ctx))
-    try:
+    with _opened_store(_settings(ctx)) as store:
         store.set_disabled(name, True)
-    except ReferenceServerError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
     click.echo(f"disabled user {name}")
 
 
@@ -168,11 +168,8 @@ def users_disable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """List the users (never their password hashes)."""
-    store = _open_store(_settings(ctx))
-    try:
+    with _opened_store(_settings(ctx)) as store:
         rows = store.list()
-    finally:
-        store.close()
     for user in rows:
         state = "disabled" if user.disabled else "active"
         click.echo(f"{user.username}\t{state}\t{user.email or '-'}\t{user.full_name or '-'}")

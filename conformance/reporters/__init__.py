@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from ..config import RunConfig
@@ -27,3 +28,33 @@ class Reporter(Protocol):
     def record(self, result: Result) -> None: ...
 
     def finish(self, summary: Summary) -> None: ...
+
+
+class FileReporter:
+    """Collects the results and writes one file at the end (``write``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.results: list[Result] = []
+        self.info: RunInfo | None = None
+
+    def start(self, info: RunInfo, plan: Sequence[Check]) -> None:
+        self.info = info
+
+    def record(self, result: Result) -> None:
+        self.results.append(result)
+
+    def finish(self, summary: Summary) -> None:
+        if self.info is None:
+            raise RuntimeError("finish() before start()")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(self.render(self.info, summary), encoding="utf-8")
+
+    def render(self, info: RunInfo, summary: Summary) -> str:
+        raise NotImplementedError
+
+
+def finding_lines(result: Result) -> list[tuple[str, str]]:
+    """The labelled details of a non-pass: expected, actual, fix."""
+    pairs = (("expected", result.expected), ("actual", result.actual), ("fix", result.hint))
+    return [(label, value) for label, value in pairs if value]

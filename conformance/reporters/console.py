@@ -10,7 +10,7 @@ import click
 
 from ..model import Result, Status, Summary
 from ..registry import Check
-from . import RunInfo
+from . import RunInfo, finding_lines
 
 COLORS = {
     Status.PASS: "green",
@@ -70,12 +70,8 @@ class ConsoleReporter:
             self._echo(f"{self._style(str(r.status).upper(), r.status, bold=True)} {r.id} [{r.level}] {r.title}")
             self._echo(f"  spec:     {', '.join(r.spec)}")
             self._echo(f"  problem:  {r.message}")
-            if r.expected:
-                self._echo(f"  expected: {r.expected}")
-            if r.actual:
-                self._echo(f"  actual:   {r.actual}")
-            if r.hint:
-                self._echo(f"  fix:      {r.hint}")
+            for label, value in finding_lines(r):
+                self._echo(f"  {label + ':':<9} {value}")
             if r.exchanges:
                 self._echo(f"  repro:    {r.exchanges[-1].curl}")
         self._echo()

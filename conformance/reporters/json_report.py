@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..model import Result, Status, Summary
-from ..registry import Check
-from . import RunInfo
+from . import FileReporter, RunInfo
 
 SCHEMA_VERSION = 1
 
@@ -28,20 +26,6 @@ def report_document(info: RunInfo, results: Sequence[Result], summary: Summary) 
     }
 
 
-class JsonReporter:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.results: list[Result] = []
-        self.info: RunInfo | None = None
-
-    def start(self, info: RunInfo, plan: Sequence[Check]) -> None:
-        self.info = info
-
-    def record(self, result: Result) -> None:
-        self.results.append(result)
-
-    def finish(self, summary: Summary) -> None:
-        assert self.info is not None
-        document = report_document(self.info, self.results, summary)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+class JsonReporter(FileReporter):
+    def render(self, info: RunInfo, summary: Summary) -> str:
+        return json.dumps(report_document(info, self.results, summary), indent=2, ensure_ascii=False) + "\n"

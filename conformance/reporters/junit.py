@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
-from pathlib import Path
 
 from ..model import Result, Status, Summary
-from ..registry import Check
-from . import RunInfo
+from . import FileReporter, RunInfo, finding_lines
 
 
 def _details(result: Result) -> str:
-    lines = [result.message]
-    if result.expected:
-        lines.append(f"expected: {result.expected}")
-    if result.actual:
-        lines.append(f"actual: {result.actual}")
-    if result.hint:
-        lines.append(f"fix: {result.hint}")
+    lines = [result.message, *(f"{label}: {value}" for label, value in finding_lines(result))]
     lines += [f"reproduce: {exchange.curl}" for exchange in result.exchanges[-2:]]
     return "\n".join(line for line in lines if line)
 
 
-class JunitReporter:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.results: list[Result] = []
-        self.info: RunInfo | None = None
-
-    def start(self, info: RunInfo, plan: Sequence[Check]) -> None:
-        self.info = info
-
-    def record(self, result: Result) -> None:
-        self.results.append(result)
-
-    def finish(self, summary: Summary) -> None:
-        assert self.info is not None
+class JunitReporter(FileReporter):
+    def render(self, info: RunInfo, summary: Summary) -> str:
         counts = summary.counts
         suite = ET.Element(
             "testsuite",
@@ -46,11 +25,11 @@ class JunitReporter:
             errors=str(counts[Status.ERROR]),
             skipped=str(counts[Status.SKIP]),
             time=f"{summary.duration_s:.3f}",
-            timestamp=self.info.started_at,
+            timestamp=info.started_at,
         )
         properties = ET.SubElement(suite, "properties")
-        ET.SubElement(properties, "property", name="base_url", value=self.info.config.base_url)
-        ET.SubElement(properties, "property", name="profile", value=str(self.info.config.profile))
+        ET.SubElement(properties, "property", name="base_url", value=info.config.base_url)
+        ET.SubElement(properties, "property", name="profile", value=str(info.config.profile))
         for result in self.results:
             case = ET.SubElement(
                 suite,
@@ -68,5 +47,4 @@ class JunitReporter:
                 ET.SubElement(case, "skipped", message=result.message)
             elif result.status in (Status.WARN, Status.INFO):
                 ET.SubElement(case, "system-out").text = f"[{result.status}] {text}"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        ET.ElementTree(suite).write(self.path, encoding="utf-8", xml_declaration=True)
+        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
-from ..model import Result, Status, Summary
-from ..registry import Check
-from . import RunInfo
+from ..model import Status, Summary
+from . import FileReporter, RunInfo, finding_lines
 
 ICONS = {
     Status.PASS: "pass",
@@ -23,27 +19,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-class MarkdownReporter:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.results: list[Result] = []
-        self.info: RunInfo | None = None
-
-    def start(self, info: RunInfo, plan: Sequence[Check]) -> None:
-        self.info = info
-
-    def record(self, result: Result) -> None:
-        self.results.append(result)
-
-    def finish(self, summary: Summary) -> None:
-        assert self.info is not None
-        config = self.info.config
+class MarkdownReporter(FileReporter):
+    def render(self, info: RunInfo, summary: Summary) -> str:
+        config = info.config
         lines = [
             "# JWT conformance report",
             "",
             f"- Target: `{config.base_url}` (profile `{config.profile}`{', strict' if config.strict else ''})",
-            f"- Started: {self.info.started_at}; duration {summary.duration_s:.1f} s",
-            f"- Tool: jwt-conformance {self.info.tool_version}",
+            f"- Started: {info.started_at}; duration {summary.duration_s:.1f} s",
+            f"- Tool: jwt-conformance {info.tool_version}",
             "",
             "| " + " | ".join(str(s) for s in Status) + " |",
             "|" + "---|" * len(Status),
@@ -59,10 +43,7 @@ class MarkdownReporter:
             lines += ["", "## Findings"]
         for r in findings:
             lines += ["", f"### {r.id} ({r.status}): {r.title}", "", f"Spec: {', '.join(r.spec)}", "", r.message]
-            for label, value in (("Expected", r.expected), ("Actual", r.actual), ("Fix", r.hint)):
-                if value:
-                    lines.append(f"- {label}: {value}")
+            lines += [f"- {label.capitalize()}: {value}" for label, value in finding_lines(r)]
             if r.exchanges:
                 lines += ["", "Reproduce:", "", "```sh", *[e.curl for e in r.exchanges[-2:]], "```"]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return "\n".join(lines) + "\n"
