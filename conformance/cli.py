@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -89,8 +90,9 @@ def exit_code(summary: Summary) -> int:
     return EXIT_FAILED if summary.counts[Status.FAIL] else EXIT_OK
 
 
-def make_reporters(json_report: Path | None, junit_report: Path | None, markdown_report: Path | None,
-                   verbose: bool = False) -> list[Reporter]:  # fmt: skip
+def make_reporters(
+    json_report: Path | None, junit_report: Path | None, markdown_report: Path | None, verbose: bool = False
+) -> list[Reporter]:
     reporters: list[Reporter] = [ConsoleReporter(verbose=verbose)]
     if json_report:
         reporters.append(JsonReporter(json_report))
@@ -119,26 +121,43 @@ def cli() -> None:
 @click.option("--base-url", help="The target, e.g. http://127.0.0.1:8000.")
 @click.option("--username", help="A valid account on the target.")
 @click.option("--password", help=f"Its password (better: the {PASSWORD_ENV} environment variable).")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YAML config file (flags override it).")  # fmt: skip
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML config file (flags override it).",
+)
 @click.option("--profile", type=click.Choice(["rfc", "fastapi"]), help="rfc (default) or fastapi (tutorial dialect).")
 @click.option("--strict", is_flag=True, default=None, help="Turn warnings into failures.")
 @click.option("--select", multiple=True, help="Run only checks whose ID starts with this (repeatable).")
 @click.option("--skip", multiple=True, help="Skip checks whose ID starts with this (repeatable).")
 @click.option("--token-path", help="Token endpoint path (default /token).")
 @click.option("--me-path", help="Current-user endpoint path (default /users/me).")
-@click.option("--protected-path", "protected_paths", multiple=True,
-              help="Another protected path (repeatable; default /protected-resource).")  # fmt: skip
+@click.option(
+    "--protected-path",
+    "protected_paths",
+    multiple=True,
+    help="Another protected path (repeatable; default /protected-resource).",
+)
 @click.option("--hs-secret", help="The target's HMAC signing secret, if known (unlocks key-assisted checks).")
 @click.option("--timeout", type=float, help="Per-request timeout in seconds (default 10).")
-@click.option("--contract", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="OpenAPI contract (default: the kit's openapi.yaml).")  # fmt: skip
+@click.option(
+    "--contract",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="OpenAPI contract (default: the kit's openapi.yaml).",
+)
 @click.option("--json-report", type=_path, help="Write the JSON report here.")
 @click.option("--junit-report", type=_path, help="Write a JUnit XML report here.")
 @click.option("--markdown-report", type=_path, help="Write a Markdown report here.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running.")
-def run_command(config_file: Path | None, json_report: Path | None, junit_report: Path | None,
-                markdown_report: Path | None, verbose: bool, **flags: Any) -> None:  # fmt: skip
+def run_command(
+    config_file: Path | None,
+    json_report: Path | None,
+    junit_report: Path | None,
+    markdown_report: Path | None,
+    verbose: bool,
+    **flags: Any,
+) -> None:
     """Run the conformance checks against a deployed server."""
     try:
         config = build_config(flags, config_file=config_file)
@@ -150,11 +169,10 @@ def run_command(config_file: Path | None, json_report: Path | None, junit_report
 
 
 @cli.command("list")
-@click.option("--select", multiple=True, help="Only checks whose ID starts with this.")
+@click.option("--select", "include", multiple=True, help="Only checks whose ID starts with this.")
 @click.option("--skip", multiple=True, help="Leave out checks whose ID starts with this.")
-def list_command(select_: tuple[str, ...] = (), skip: tuple[str, ...] = (), **kwargs: Any) -> None:
+def list_command(include: tuple[str, ...], skip: tuple[str, ...]) -> None:
     """List the checks: ID, level, spec references, needs, requirement."""
-    include = kwargs.get("select", select_)
     checks = select(all_checks(), include, skip)
     if not checks:
         click.echo("error: no check matches the selection", err=True)
@@ -168,16 +186,31 @@ def list_command(select_: tuple[str, ...] = (), skip: tuple[str, ...] = (), **kw
 @click.option("--json-report", type=_path, help="Write the JSON report here.")
 @click.option("--junit-report", type=_path, help="Write a JUnit XML report here.")
 @click.option("--markdown-report", type=_path, help="Write a Markdown report here.")
-@click.option("--hash-profile", type=click.Choice(["default", "fast"]), default="default", show_default=True,
-              help="Password-hash cost of the embedded server.")  # fmt: skip
+@click.option(
+    "--hash-profile",
+    type=click.Choice(["default", "fast"]),
+    default="default",
+    show_default=True,
+    help="Password-hash cost of the embedded server.",
+)
+@click.option("--select", "include", multiple=True, help="Run only checks whose ID starts with this (repeatable).")
+@click.option("--skip", multiple=True, help="Skip checks whose ID starts with this (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running.")
-def demo_command(json_report: Path | None, junit_report: Path | None, markdown_report: Path | None,
-                 hash_profile: str, verbose: bool) -> None:  # fmt: skip
-    """Start the reference server on 127.0.0.1 with demo users and run every check against it."""
+def demo_command(
+    json_report: Path | None,
+    junit_report: Path | None,
+    markdown_report: Path | None,
+    hash_profile: str,
+    include: tuple[str, ...],
+    skip: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Start the reference server on 127.0.0.1 with demo users and run the checks against it."""
     from .demo import demo_server
 
     try:
-        with demo_server(hash_profile) as config:
+        with demo_server(hash_profile) as demo_config:
+            config = replace(demo_config, select=include, skip=skip)
             click.echo(f"reference server started at {config.base_url} (temporary database, demo users)", err=True)
             summary = execute_run(config, make_reporters(json_report, junit_report, markdown_report, verbose))
     except ConformanceError as exc:

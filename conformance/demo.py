@@ -14,8 +14,9 @@ from pathlib import Path
 from .config import Credentials, RunConfig
 from .errors import TargetUnreachableError
 
-DEMO_PRIMARY = Credentials("johndoe", "secret")
-DEMO_DISABLED = Credentials("alice", "secretalice")
+# The demo checks with accounts of its own, with random passwords, beside the seeded johndoe/alice:
+# a word like "secret" would be redacted wherever it appears in the report.
+DEMO_USERS = (("dana", "Dana Demo", False), ("carol", "Carol Second", False), ("erin", "Erin Disabled", True))
 
 
 def free_port() -> int:
@@ -44,15 +45,17 @@ def demo_server(hash_profile: str = "default") -> Iterator[RunConfig]:
         app = create_app(settings)
         store = app.state.reference.store
         seed_demo_users(store, settings)
-        second = Credentials("carol", secrets.token_urlsafe(16))
-        store.add(
-            UserInDB(
-                username=second.username,
-                full_name="Carol Second",
-                email="carol@example.com",
-                hashed_password=password_hash_for(settings.hash_profile).hash(second.password),
+        hasher = password_hash_for(settings.hash_profile)
+        accounts = []
+        for username, full_name, disabled in DEMO_USERS:
+            credentials = Credentials(username, secrets.token_urlsafe(16))
+            hashed = hasher.hash(credentials.password)
+            email = f"{username}@example.com"
+            store.add(
+                UserInDB(username=username, full_name=full_name, email=email, hashed_password=hashed, disabled=disabled)
             )
-        )
+            accounts.append(credentials)
+        primary, second, disabled_user = accounts
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
@@ -67,11 +70,11 @@ def demo_server(hash_profile: str = "default") -> Iterator[RunConfig]:
         try:
             yield RunConfig(
                 base_url=f"http://127.0.0.1:{port}",
-                primary=DEMO_PRIMARY,
+                primary=primary,
                 second=second,
-                disabled=DEMO_DISABLED,
+                disabled=disabled_user,
             )
         finally:
             server.should_exit = True
             thread.join(timeout=10)
-            store.close()
+            app.state.reference.close()

@@ -122,7 +122,7 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
             proxy_headers=False,
         )
     finally:
-        app.state.reference.store.close()
+        app.state.reference.close()
 
 
 @cli.group()

@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The reference server. Raises ``WeakSecretError`` unless ``settings.secret_key`` is strong.
 
     The app may be started and stopped several times (test clients do); whoever created it closes
-    its store: ``app.state.reference.store.close()``.
+    its resources: ``app.state.reference.close()``.
     """
     state = build_state(settings)
     contract = load_contract()

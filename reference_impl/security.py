@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import secrets
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
 import jwt
-from anyio import CapacityLimiter
 from pwdlib import PasswordHash
 from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -21,13 +25,32 @@ from .settings import HashProfile, Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 BCRYPT_MAX_BYTES = 72
+_ACCESS_TOKEN_TYPES = (ACCESS_TOKEN_TYPE, "application/" + ACCESS_TOKEN_TYPE)
+VERIFIED_CACHE_SIZE = 4096
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
 
 
+# Argon2id with argon2-cffi's time and memory cost (t=3, 64 MiB) on one lane: each hash keeps one
+# core busy, so the hashing pool (one thread per allowed concurrent hash) bounds CPU and memory
+# exactly. "fast" is for tests only.
+ARGON2_PARAMETERS: dict[str, tuple[int, int, int]] = {  # (time cost, memory KiB, lanes)
+    "default": (3, 65_536, 1),
+    "fast": (1, 8_192, 1),
+}
+HASH_THREAD_NICE = 10
+
+
 def password_hash_for(profile: HashProfile) -> PasswordHash:
-    """Argon2id for new hashes (argon2-cffi's defaults, or a cheap profile for tests); bcrypt verifies."""
-    argon2 = Argon2Hasher() if profile == "default" else Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1)
+    """Argon2id for new hashes; bcrypt hashes still verify (and are upgraded by ``verify_and_update``)."""
+    time_cost, memory_cost, parallelism = ARGON2_PARAMETERS[profile]
+    argon2 = Argon2Hasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
     return PasswordHash((argon2, BcryptHasher()))
+
+
+def _lower_thread_priority() -> None:
+    """Hashing threads yield to the event loop: on Linux the nice value is per thread."""
+    with contextlib.suppress(AttributeError, OSError):  # unsupported here: hashing still runs off the loop
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICE)
 
 
 @dataclass(frozen=True)
@@ -37,11 +60,13 @@ class VerifyResult:
 
 
 class Passwords:
-    """Hashes and verifies passwords off the event loop, with a bound on concurrent hashes."""
+    """Hashes and verifies passwords off the event loop, in a bounded pool of low-priority threads."""
 
     def __init__(self, profile: HashProfile, max_concurrent: int) -> None:
         self._hash = password_hash_for(profile)
-        self._limiter = CapacityLimiter(max_concurrent)
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_concurrent, thread_name_prefix="password-hash", initializer=_lower_thread_priority
+        )
         # An unknown or disabled user is verified against this hash, so every failed login costs
         # one hash of the current parameters: timing does not reveal whether the user exists.
         self._dummy_hash = self._hash.hash(secrets.token_urlsafe(16))
@@ -66,10 +91,10 @@ class Passwords:
         return VerifyResult(valid, new_hash)
 
     async def verify(self, password: str, hashed: str | None) -> VerifyResult:
-        return await anyio.to_thread.run_sync(self.verify_sync, password, hashed, limiter=self._limiter)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.verify_sync, password, hashed)
 
-    async def hash_async(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self.hash, password, limiter=self._limiter)
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class InvalidTokenError(Exception):
@@ -95,6 +120,8 @@ class Tokens:
         self._audience = settings.audience
         self._leeway = settings.leeway
         self._decoder = jwt.PyJWT(options={"require": REQUIRED_CLAIMS, "verify_signature": True})
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def issue(self, subject: str, now: float | None = None) -> IssuedToken:
         issued_at = int(time.time() if now is None else now)
@@ -110,14 +137,31 @@ class Tokens:
         return IssuedToken(token, self._ttl)
 
     def verify(self, token: str) -> Mapping[str, Any]:
-        """Return the claims of a valid access token; raise ``InvalidTokenError`` otherwise."""
+        """Return the claims of a valid access token; raise ``InvalidTokenError`` otherwise.
+
+        A token that verified once is remembered (bounded LRU) until its ``exp``: the signature and
+        claims of that exact string cannot change, so later requests only re-check the clock.
+        """
+        with self._cache_lock:
+            cached = self._verified.get(token)
+            if cached is not None:
+                self._verified.move_to_end(token)
+        if cached is not None:
+            if cached["exp"] + self._leeway <= time.time():
+                with self._cache_lock:
+                    self._verified.pop(token, None)
+                raise InvalidTokenError("The access token expired")
+            return cached
+        claims = self._verify_uncached(token)
+        with self._cache_lock:
+            self._verified[token] = claims
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return claims
+
+    def _verify_uncached(self, token: str) -> dict[str, Any]:
         try:
-            header = jwt.get_unverified_header(token)
-            typ = header.get("typ")
-            if not isinstance(typ, str) or typ.lower() not in (ACCESS_TOKEN_TYPE, "application/" + ACCESS_TOKEN_TYPE):
-                # RFC 9068 §4: resource servers MUST verify that the typ header is at+jwt.
-                raise InvalidTokenError("The access token is not of type at+jwt")
-            claims = self._decoder.decode(
+            decoded = self._decoder.decode_complete(
                 token,
                 self._key,
                 algorithms=[self._algorithm],
@@ -125,12 +169,15 @@ class Tokens:
                 issuer=self._issuer,
                 leeway=self._leeway,
             )
-        except InvalidTokenError:
-            raise
         except jwt.ExpiredSignatureError:
             raise InvalidTokenError("The access token expired") from None
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError, RecursionError):
             raise InvalidTokenError("The access token is invalid") from None
+        typ = decoded["header"].get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _ACCESS_TOKEN_TYPES:
+            # RFC 9068 §4: resource servers MUST verify that the typ header is at+jwt.
+            raise InvalidTokenError("The access token is not of type at+jwt")
+        claims: dict[str, Any] = decoded["payload"]
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise InvalidTokenError("The access token is invalid")
         if claims["exp"] - claims["iat"] > self._ttl + self._leeway:

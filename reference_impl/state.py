@@ -15,3 +15,8 @@ class AppState:
     store: UserStore
     passwords: Passwords
     tokens: Tokens
+
+    def close(self) -> None:
+        """Release the database connection and the hashing threads (the app's creator calls this)."""
+        self.store.close()
+        self.passwords.close()

@@ -43,8 +43,9 @@ AppFactory = Callable[..., FastAPI]
 
 
 @pytest.fixture
-def make_app(settings: Settings) -> AppFactory:
+def make_app(settings: Settings) -> Iterator[AppFactory]:
     """Build a reference app, optionally with changed settings; it holds bob (active) and the demo users."""
+    made: list[FastAPI] = []
 
     def factory(**changes: Any) -> FastAPI:
         app_settings = replace(settings, **changes)
@@ -54,9 +55,12 @@ def make_app(settings: Settings) -> AppFactory:
         if store.get("bob") is None:
             hashed = password_hash_for("fast").hash(PASSWORD)
             store.add(UserInDB(username="bob", email="bob@example.com", full_name="Bob", hashed_password=hashed))
+        made.append(app)
         return app
 
-    return factory
+    yield factory
+    for app in made:
+        app.state.reference.close()
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ class PasswordFlow:
 @pytest.fixture(scope="module", autouse=True)
 def _remove_data_dir() -> Iterator[None]:
     yield
-    APP.state.reference.store.close()
+    APP.state.reference.close()
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 

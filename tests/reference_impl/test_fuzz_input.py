@@ -25,7 +25,7 @@ CLIENT = TestClient(APP, base_url="http://127.0.0.1", raise_server_exceptions=Fa
 def _cleanup() -> Iterator[None]:
     yield
     CLIENT.close()
-    APP.state.reference.store.close()
+    APP.state.reference.close()
     shutil.rmtree(_DIR, ignore_errors=True)
 
 
