@@ -209,8 +209,8 @@ def demo_command(
     from .demo import demo_server
 
     try:
-        with demo_server(hash_profile) as demo_config:
-            config = replace(demo_config, select=include, skip=skip)
+        with demo_server(hash_profile) as demo:
+            config = replace(demo.config, select=include, skip=skip)
             click.echo(f"reference server started at {config.base_url} (temporary database, demo users)", err=True)
             summary = execute_run(config, make_reporters(json_report, junit_report, markdown_report, verbose))
     except ConformanceError as exc:

@@ -9,7 +9,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import Credentials, RunConfig
 from .errors import TargetUnreachableError
@@ -26,9 +28,15 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Demo:
+    config: RunConfig  # targets the server, with a primary, a second and a disabled account
+    app: Any  # the reference app, for callers that look inside (benchmarks)
+
+
 @contextmanager
-def demo_server(hash_profile: str = "default") -> Iterator[RunConfig]:
-    """Start the reference server with demo users and a second user; yield the config that targets it."""
+def demo_server(hash_profile: str = "default") -> Iterator[Demo]:
+    """Start the reference server with demo accounts on a free 127.0.0.1 port; stop it afterwards."""
     import uvicorn
 
     from reference_impl import Settings, create_app
@@ -68,12 +76,10 @@ def demo_server(hash_profile: str = "default") -> Iterator[RunConfig]:
                 raise TargetUnreachableError(f"the embedded reference server did not start on 127.0.0.1:{port}")
             time.sleep(0.02)
         try:
-            yield RunConfig(
-                base_url=f"http://127.0.0.1:{port}",
-                primary=primary,
-                second=second,
-                disabled=disabled_user,
+            config = RunConfig(
+                base_url=f"http://127.0.0.1:{port}", primary=primary, second=second, disabled=disabled_user
             )
+            yield Demo(config, app)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
