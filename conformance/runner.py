@@ -15,7 +15,7 @@ from .config import RunConfig
 from .context import Context, RunState
 from .errors import BaselineLoginError, TargetUnreachableError
 from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status
-from .registry import Check
+from .registry import REGISTRY, Check
 
 # Areas in the order they run. "baseline" first; attack groups are followed by a re-check of the token.
 GROUP_ORDER = (
@@ -31,6 +31,7 @@ GROUP_ORDER = (
     "enumeration",
 )
 FINAL_CHECK = "BASE-003"
+LOGIN_CHECK = "TOKEN-001"
 SERVER_ERROR_HINT = "A server error on client input is a defect: answer 4xx for what the client got wrong."
 
 
@@ -170,6 +171,10 @@ def _run(config: RunConfig, checks: Sequence[Check], contract: Mapping[str, Any]
         client.redact.add(secret, placeholder)
     state = RunState(config, client, contract)
     baseline_login(state)
+    if state.token("primary") is None and LOGIN_CHECK in REGISTRY and all(c.id != LOGIN_CHECK for c in checks):
+        # The login answered, but malformed (422, 5xx, no access_token): that is a TOKEN-001 failure,
+        # reported even when TOKEN-001 was not selected, since everything else depends on it.
+        checks = [REGISTRY[LOGIN_CHECK], *checks]
     low_confidence = False
     with ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="check") as pool:
         for group, members in _grouped(checks):
