@@ -63,14 +63,16 @@ class Failure(CheckOutcome):
         actual: str | None = None,
         hint: str | None = None,
         level: Level | None = None,
-        dialect: bool = False,
+        dialect: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.expected = expected
         self.actual = actual
         self.hint = hint
         self.level = level
-        self.dialect = dialect  # True: the FastAPI dialect; relaxed to warn in the fastapi profile
+        # True: the FastAPI dialect, relaxed to warn in the fastapi profile; False: never relaxed (a
+        # security failure inside a dialect check); None: as the check says.
+        self.dialect = dialect
 
 
 class Skip(CheckOutcome):

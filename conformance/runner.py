@@ -46,7 +46,8 @@ def verdict(check: Check, outcome: BaseException | None, config: RunConfig) -> S
         return Status.ERROR
     level = outcome.level or check.level
     if level is Level.MUST:
-        relaxed = (check.dialect or outcome.dialect) and config.profile is Profile.FASTAPI
+        dialect = check.dialect if outcome.dialect is None else outcome.dialect
+        relaxed = dialect and config.profile is Profile.FASTAPI
         status = Status.WARN if relaxed else Status.FAIL
     elif level is Level.SHOULD:
         status = Status.WARN

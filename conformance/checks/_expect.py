@@ -32,7 +32,7 @@ def expect_status(
     what: str,
     hint: str | None = None,
     level: Level | None = None,
-    dialect: bool = False,
+    dialect: bool | None = None,
 ) -> None:
     if response.status not in expected:
         wanted = " or ".join(str(s) for s in sorted(expected))
@@ -65,6 +65,7 @@ def expect_refused(
             actual=describe(response),
             hint=hint,
             level=Level.MUST,
+            dialect=False,
         )
     if response.status not in allowed and 400 <= response.status < 500:
         raise Failure(
