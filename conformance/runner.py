@@ -74,7 +74,8 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
     except Exception as exc:  # a bug in the check, or an answer it could not digest: never a traceback
         outcome, message = exc, f"the check could not decide: {type(exc).__name__}: {exc}"
     server_errors = [e for e in ctx.exchanges if e.status is not None and e.status >= 500]
-    if server_errors and not isinstance(outcome, Failure) and not isinstance(outcome, TransportError):
+    if server_errors and not isinstance(outcome, TransportError):
+        # A 5xx on client input fails the check in every profile, whatever else the check concluded.
         first = server_errors[0]
         outcome = Failure(
             f"the server answered {first.status} to {first.method} {first.url}",
@@ -82,6 +83,7 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
             actual=f"HTTP {first.status}",
             hint=SERVER_ERROR_HINT,
             level=Level.MUST,
+            dialect=False,
         )
         message = outcome.message + (f"; besides: {message}" if message else "")
     status = verdict(check, outcome, state.config)
