@@ -37,6 +37,21 @@ class Check:
 
 REGISTRY: dict[str, Check] = {}
 
+# Areas in the order they run and are listed: the baseline first, then the token endpoint, then
+# what is sent to protected operations.
+GROUP_ORDER = (
+    "baseline",
+    "token_endpoint",
+    "token_format",
+    "signatures",
+    "algorithms",
+    "key_headers",
+    "claims",
+    "bearer",
+    "protected",
+    "enumeration",
+)
+
 
 class DuplicateCheckError(ValueError):
     """Raised when two checks claim the same ID."""
@@ -65,9 +80,11 @@ def check(
 
 
 def all_checks() -> list[Check]:
+    """Every registered check, in run order: by area (``GROUP_ORDER``), then as registered."""
     from . import checks  # noqa: F401 - importing the package registers every area
 
-    return list(REGISTRY.values())
+    order = {group: index for index, group in enumerate(GROUP_ORDER)}
+    return sorted(REGISTRY.values(), key=lambda c: order.get(c.group, len(order)))
 
 
 def _matches(check_id: str, patterns: Sequence[str]) -> bool:

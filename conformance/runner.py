@@ -15,21 +15,8 @@ from .config import RunConfig
 from .context import Context, RunState
 from .errors import BaselineLoginError, TargetUnreachableError
 from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status
-from .registry import REGISTRY, Check
+from .registry import GROUP_ORDER, REGISTRY, Check
 
-# Areas in the order they run. "baseline" first; attack groups are followed by a re-check of the token.
-GROUP_ORDER = (
-    "baseline",
-    "token_endpoint",
-    "token_format",
-    "signatures",
-    "algorithms",
-    "key_headers",
-    "claims",
-    "bearer",
-    "protected",
-    "enumeration",
-)
 FINAL_CHECK = "BASE-003"
 LOGIN_CHECK = "TOKEN-001"
 SERVER_ERROR_HINT = "A server error on client input is a defect: answer 4xx for what the client got wrong."

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pkgutil
 import re
+from collections.abc import Iterable
 
 import pytest
 
 import conformance.checks as checks_package
 from conformance.model import Level
-from conformance.registry import REGISTRY, DuplicateCheckError, all_checks, check, select
-from conformance.runner import GROUP_ORDER
+from conformance.registry import GROUP_ORDER, REGISTRY, DuplicateCheckError, all_checks, check, select
 
 ALL = all_checks()
 
@@ -56,3 +56,32 @@ def test_select_by_id_or_prefix_and_skip() -> None:
     assert {c.id for c in select(ALL, ["base"])} == {"BASE-001", "BASE-002", "BASE-003"}
     assert {c.id for c in select(ALL, ["BASE"], ["BASE-003"])} == {"BASE-001", "BASE-002"}
     assert select(ALL, ["NOPE"]) == []
+
+
+def _ids(prefix: str, numbers: Iterable[int]) -> set[str]:
+    return {f"{prefix}-{n:03d}" for n in numbers}
+
+
+BLACK_BOX_CATALOG = (
+    _ids("BASE", range(1, 4))
+    | _ids("TOKEN", [*range(1, 21), 23])
+    | _ids("JWT-FMT", range(1, 13))
+    | _ids("JWT-SIG", [1, 2, 3, 4, 5, 6, 8, 9])
+    | _ids("JWT-ALG", [1, 2, 3, 4, 5, 8, 9, 10])
+    | _ids("JWT-HDR", range(1, 8))
+    | _ids("BEARER", range(1, 15))
+    | _ids("PROT", [1, 2, 3, 5, 6, 7, 8])
+    | _ids("ENUM", [1, 3])
+    | _ids("TLS", range(1, 4))
+)
+
+
+def test_every_black_box_catalog_row_is_implemented() -> None:
+    assert {c.id for c in ALL} == BLACK_BOX_CATALOG
+
+
+def test_checks_are_listed_in_run_order() -> None:
+    order = {group: index for index, group in enumerate(GROUP_ORDER)}
+    positions = [order[c.group] for c in ALL]
+    assert positions == sorted(positions)
+    assert ALL[0].id == "BASE-001"
