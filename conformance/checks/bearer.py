@@ -182,7 +182,7 @@ def several_spaces_after_the_scheme_are_accepted(ctx: Context) -> str | None:
 
 @check("BEARER-008", level=Level.SHOULD, spec=["RFC 6750 §2.1", "RFC 9110 §5.5"])
 def altered_credentials_are_not_accepted(ctx: Context) -> str | None:
-    """A tab separator, a quoted token or 'a,b' is refused (400 or 401); trailing whitespace is noted."""
+    """A tab separator, a quoted token or two comma-separated tokens are refused (400 or 401)."""
     token = ctx.token()
     for what, value in (
         ("a tab after Bearer", f"Bearer\t{token}"),
