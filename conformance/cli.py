@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -109,6 +109,21 @@ def _fail_usage(exc: ConformanceError) -> None:
 
 
 _path = click.Path(dir_okay=False, path_type=Path)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def report_options(command: F) -> F:
+    """The report flags shared by ``run`` and ``demo``."""
+    for option in reversed(
+        (
+            click.option("--json-report", type=_path, help="Write the JSON report here."),
+            click.option("--junit-report", type=_path, help="Write a JUnit XML report here."),
+            click.option("--markdown-report", type=_path, help="Write a Markdown report here."),
+            click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running."),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,10 +161,7 @@ def cli() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="OpenAPI contract (default: the kit's openapi.yaml).",
 )
-@click.option("--json-report", type=_path, help="Write the JSON report here.")
-@click.option("--junit-report", type=_path, help="Write a JUnit XML report here.")
-@click.option("--markdown-report", type=_path, help="Write a Markdown report here.")
-@click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running.")
+@report_options
 def run_command(
     config_file: Path | None,
     json_report: Path | None,
@@ -183,9 +195,7 @@ def list_command(include: tuple[str, ...], skip: tuple[str, ...]) -> None:
 
 
 @cli.command("demo")
-@click.option("--json-report", type=_path, help="Write the JSON report here.")
-@click.option("--junit-report", type=_path, help="Write a JUnit XML report here.")
-@click.option("--markdown-report", type=_path, help="Write a Markdown report here.")
+@report_options
 @click.option(
     "--hash-profile",
     type=click.Choice(["default", "fast"]),
@@ -195,7 +205,6 @@ def list_command(include: tuple[str, ...], skip: tuple[str, ...]) -> None:
 )
 @click.option("--select", "include", multiple=True, help="Run only checks whose ID starts with this (repeatable).")
 @click.option("--skip", multiple=True, help="Skip checks whose ID starts with this (repeatable).")
-@click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running.")
 def demo_command(
     json_report: Path | None,
     junit_report: Path | None,

@@ -23,6 +23,18 @@ STOP_TIMEOUT = 10.0
 RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> int:
+    """Stop one process by its PID: SIGTERM, then SIGKILL if it does not exit in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+    return process.returncode
+
+
 def server_env(database: Path, secret: str | None) -> dict[str, str]:
     """The test process's environment without any ``JWT_REF_`` variable, plus fast hashing and ``database``."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(PREFIX)}
@@ -69,15 +81,7 @@ class Server:
         pytest.fail(f"jwt-reference serve was not ready within {READY_TIMEOUT} s:\n{self.log()}")
 
     def stop(self) -> int:
-        """Stop this process by its PID: SIGTERM, then SIGKILL if it does not exit in time."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=STOP_TIMEOUT)
-        return self.process.returncode
+        return stop_process(self.process)
 
     def stop_gracefully(self) -> None:
         """Stop, and check that uvicorn shut down cleanly (it re-raises SIGTERM once done, hence -15)."""

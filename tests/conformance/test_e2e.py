@@ -17,7 +17,7 @@ from conformance.config import PASSWORD_ENV
 from conformance.contract import load_contract  # noqa: F401 - imported so a broken package fails here first
 
 from ..conftest import PASSWORD
-from ..server_process import Server, free_port, server_env
+from ..server_process import Server, free_port, server_env, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -79,12 +79,7 @@ class UvicornApp:
         pytest.fail("the server did not start")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def test_the_reference_server_passes_and_the_reports_are_valid(reference_server: Server, tmp_path: Path) -> None:
