@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -46,3 +49,42 @@ def make_reference(make_app: AppFactory) -> Any:
         return app
 
     return factory
+
+
+Handler = Callable[[socket.socket], None]
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Handler], str]]:
+    """A TCP server on 127.0.0.1 whose connections are answered by ``handler`` (raw bytes)."""
+    sockets: list[socket.socket] = []
+    stop = threading.Event()
+
+    def start(handler: Handler) -> str:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.2)
+        sockets.append(listener)
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except (TimeoutError, OSError):
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    try:
+                        conn.recv(65536)
+                        handler(conn)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    stop.set()
+    for listener in sockets:
+        listener.close()

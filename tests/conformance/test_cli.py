@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -110,3 +112,20 @@ def test_demo_runs_clean_and_writes_valid_reports(tmp_path: Path) -> None:
     assert "# JWT conformance report" in (tmp_path / "r.md").read_text(encoding="utf-8")
     for result in document["results"]:  # the demo accounts' random passwords are replaced everywhere
         assert "${PASSWORD}" not in result["title"]
+
+
+def test_a_target_answering_html_fails_token_001_without_a_traceback(raw_server: Any) -> None:
+    def html(conn: Any) -> None:
+        body = b"<html><body>Please log in</body></html>"
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    result = invoke("run", "--base-url", raw_server(html), "--username", "u", env=PASSWORD)
+    assert result.exit_code == 1, result.output
+    assert "FAIL TOKEN-001" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_hanging_target_exits_2_naming_the_url(raw_server: Any) -> None:
+    url = raw_server(lambda conn: time.sleep(3))
+    line = one_line_error(invoke("run", "--base-url", url, "--username", "u", "--timeout", "0.5", env=PASSWORD))
+    assert f"cannot reach {url}" in line and "no answer within" in line

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,42 +13,6 @@ from conformance.client import Client, Redactor, TransportError
 from conformance.model import Exchange
 
 Handler = Callable[[socket.socket], None]
-
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[[Handler], str]]:
-    """A TCP server on 127.0.0.1 whose connections are answered by ``handler`` (raw bytes)."""
-    sockets: list[socket.socket] = []
-    stop = threading.Event()
-
-    def start(handler: Handler) -> str:
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        listener.settimeout(0.2)
-        sockets.append(listener)
-
-        def serve() -> None:
-            while not stop.is_set():
-                try:
-                    conn, _ = listener.accept()
-                except (TimeoutError, OSError):
-                    continue
-                with conn:
-                    conn.settimeout(5)
-                    try:
-                        conn.recv(65536)
-                        handler(conn)
-                    except OSError:
-                        pass
-
-        threading.Thread(target=serve, daemon=True).start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}"
-
-    yield start
-    stop.set()
-    for listener in sockets:
-        listener.close()
 
 
 @pytest.fixture
