@@ -27,8 +27,9 @@ MAX_USERNAME_CHARS = 150
 
 
 def _row_to_user(row: tuple[str, str | None, str | None, str, int]) -> UserInDB:
+    # The schema already guarantees the types (NOT NULL, CHECK): no validation pass on the hot path.
     username, email, full_name, hashed_password, disabled = row
-    return UserInDB(
+    return UserInDB.model_construct(
         username=username, email=email, full_name=full_name, hashed_password=hashed_password, disabled=bool(disabled)
     )
 
