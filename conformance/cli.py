@@ -157,6 +157,9 @@ def cli() -> None:
 @click.option("--hs-secret", help="The target's HMAC signing secret, if known (unlocks key-assisted checks).")
 @click.option("--timeout", type=float, help="Per-request timeout in seconds (default 10).")
 @click.option(
+    "--max-wait", type=float, help="Longest wait, in seconds, for a real token to expire (JWT-CLM-001; default 120)."
+)
+@click.option(
     "--contract",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="OpenAPI contract (default: the kit's openapi.yaml).",

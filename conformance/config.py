@@ -55,6 +55,7 @@ class RunConfig:
     paths: Paths = Paths()
     keys: Keys = Keys()
     timeout_s: float = 10.0
+    max_wait_s: float = 120.0
     max_response_bytes: int = 1_048_576
     workers: int = 4
     contract: Path | None = None
@@ -79,6 +80,7 @@ _FILE_KEYS: dict[str, Any] = {
     "select": None,
     "skip": None,
     "timeout": None,
+    "max_wait": None,
     "paths": {"token": None, "me": None, "protected": None},
     "users": {
         "primary": {"username": None, "password": None},
@@ -205,6 +207,9 @@ def build_config(
     timeout = pick("timeout", file.get("timeout"), 10.0)
     if not isinstance(timeout, int | float) or not 0.1 <= float(timeout) <= 300:
         raise ConfigError(f"timeout must be a number of seconds between 0.1 and 300, got {timeout!r}")
+    max_wait = pick("max_wait", file.get("max_wait"), 120.0)
+    if not isinstance(max_wait, int | float) or not 0 <= float(max_wait) <= 3600:
+        raise ConfigError(f"max_wait must be a number of seconds between 0 and 3600, got {max_wait!r}")
     keys = file.get("keys", {})
     hs_secret = flags.get("hs_secret") or keys.get("hs_secret")
     return RunConfig(
@@ -223,5 +228,6 @@ def build_config(
         ),
         keys=Keys(hs_secret=str(hs_secret) if hs_secret else None),
         timeout_s=float(timeout),
+        max_wait_s=float(max_wait),
         contract=flags.get("contract"),
     )

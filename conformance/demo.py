@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Credentials, RunConfig
+from .config import Credentials, Keys, RunConfig
 from .errors import TargetUnreachableError
 
 # The demo checks with accounts of its own, with random passwords, beside the seeded johndoe/alice:
@@ -77,7 +77,11 @@ def demo_server(hash_profile: str = "default") -> Iterator[Demo]:
             time.sleep(0.02)
         try:
             config = RunConfig(
-                base_url=f"http://127.0.0.1:{port}", primary=primary, second=second, disabled=disabled_user
+                base_url=f"http://127.0.0.1:{port}",
+                primary=primary,
+                second=second,
+                disabled=disabled_user,
+                keys=Keys(hs_secret=settings.secret_key),  # the demo knows its server's key: K checks run too
             )
             yield Demo(config, app)
         finally:

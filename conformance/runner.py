@@ -61,8 +61,9 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
     except Exception as exc:  # a bug in the check, or an answer it could not digest: never a traceback
         outcome, message = exc, f"the check could not decide: {type(exc).__name__}: {exc}"
     server_errors = [e for e in ctx.exchanges if e.status is not None and e.status >= 500]
-    if server_errors and not isinstance(outcome, TransportError):
-        # A 5xx on client input fails the check in every profile, whatever else the check concluded.
+    if server_errors:
+        # A 5xx on client input fails the check in every profile, whatever else the check concluded
+        # (including a dropped connection after it: servers often close one after a crash).
         first = server_errors[0]
         outcome = Failure(
             f"the server answered {first.status} to {first.method} {first.url}",

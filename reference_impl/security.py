@@ -180,6 +180,9 @@ class Tokens:
         claims: dict[str, Any] = decoded["payload"]
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise InvalidTokenError("The access token is invalid")
+        if not all(isinstance(claims[c], int | float) and not isinstance(claims[c], bool) for c in ("exp", "iat")):
+            # PyJWT reads NumericDates with int(), which takes the string "1795000000": not a NumericDate.
+            raise InvalidTokenError("The access token is invalid")
         if claims["exp"] - claims["iat"] > self._ttl + self._leeway:
             # Longer-lived than this server issues: not one of ours, whatever its signature says.
             raise InvalidTokenError("The access token is invalid")

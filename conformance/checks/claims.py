@@ -1,0 +1,204 @@
+"""JWT-CLM-*: claim validation. RFC 7519 §4.1 <https://www.rfc-editor.org/rfc/rfc7519#section-4.1>,
+RFC 8725 §3.8-3.9, RFC 9068 §4.
+
+The tokens are minted with the server's own HMAC key (--hs-secret, keys.hs_secret, or a key cracked
+by JWT-FMT-010) from the baseline token's header and claims, with one claim changed. A control token,
+re-signed unchanged, must be accepted first: otherwise the key is wrong and nothing is concluded.
+Without a key these checks SKIP and say how to enable them (JWT-CLM-001 can also wait out a short
+token's real expiry).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from ..context import Context
+from ..forge import HMAC_DIGESTS, encode_json, hmac_sign
+from ..model import Failure, Info, Level, Need, Skip
+from ..registry import check
+from ._expect import describe, expect_refused, is_success
+
+NO_KEY = (
+    "needs the server's HMAC signing key to mint tokens with chosen claims: pass --hs-secret "
+    "(or keys.hs_secret in the config file)"
+)
+HINT = "Validate every registered claim the contract relies on (PyJWT: options={'require': [...]}, issuer=, audience=)."
+EXPIRY_MARGIN_S = 60
+REMOVE = object()
+
+
+class Minter:
+    """Signs variants of the baseline token with the server's HMAC key."""
+
+    def __init__(self, ctx: Context) -> None:
+        parsed = ctx.parsed
+        key = ctx.signing_key
+        if key is None:
+            raise Skip(NO_KEY)
+        if parsed.alg not in HMAC_DIGESTS or parsed.header is None or parsed.claims is None:
+            raise Skip(f"the target signs with {parsed.alg or 'no algorithm'}: minting needs an HS256/384/512 token")
+        self.ctx, self.key, self.alg = ctx, key, parsed.alg
+        self.header, self.claims = parsed.header, parsed.claims
+        control = ctx.accepted(self.mint())
+        if not is_success(control):
+            raise Skip(
+                f"the baseline token re-signed with the given key was refused ({control.status}): "
+                "the key is not the server's signing key"
+            )
+
+    def mint(self, **changes: Any) -> str:
+        claims = dict(self.claims)
+        for name, value in changes.items():
+            if value is REMOVE:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        signing_input = f"{encode_json(self.header)}.{encode_json(claims)}"
+        return f"{signing_input}.{hmac_sign(signing_input, self.key, self.alg)}"
+
+    def refused(self, what: str, hint: str = HINT, **changes: Any) -> None:
+        expect_refused(self.ctx.accepted(self.mint(**changes)), what=what, hint=hint)
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@check("JWT-CLM-001", level=Level.MUST, spec=["RFC 7519 §4.1.4", "RFC 6750 §3.1"], needs=[Need.SHORT_TTL])
+def expired_token_is_rejected(ctx: Context) -> str | None:
+    """A token whose exp has passed (by a minute) is refused with 401."""
+    # RFC 7519 §4.1.4: exp is the time "on or after which the JWT MUST NOT be accepted for processing".
+    if ctx.signing_key is not None:
+        Minter(ctx).refused("a token that expired 2 minutes ago", exp=_now() - 120)
+        return None
+    exp = (ctx.parsed.claims or {}).get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise Skip("the issued token has no numeric exp (see JWT-FMT-005)")
+    wait = exp + EXPIRY_MARGIN_S - time.time()
+    if wait > ctx.config.max_wait_s:
+        raise Skip(
+            f"the token expires in {wait - EXPIRY_MARGIN_S:.0f} s: {NO_KEY}, or raise --max-wait above {wait:.0f} s, "
+            "or give the test account a short token lifetime"
+        )
+    time.sleep(max(0.0, wait))
+    expect_refused(ctx.accepted(ctx.token()), what="the baseline token after its exp", hint=HINT)
+    return f"waited {max(0.0, wait):.0f} s for the real token to expire"
+
+
+@check("JWT-CLM-002", level=Level.MUST, spec=["RFC 7519 §4.1.4"], needs=[Need.SIGNING_KEY])
+def expiry_leeway_is_small(ctx: Context) -> str | None:
+    """A token expired 10 minutes ago is refused; one expired 5 seconds ago may be (leeway)."""
+    # RFC 7519 §4.1.4: "Implementers MAY provide for some small leeway, usually no more than a few minutes".
+    minter = Minter(ctx)
+    minter.refused("a token that expired 10 minutes ago", exp=_now() - 600)
+    recent = ctx.accepted(minter.mint(exp=_now() - 5))
+    return "a token expired 5 s ago is " + ("accepted (leeway)" if is_success(recent) else "refused (no leeway)")
+
+
+@check("JWT-CLM-003", level=Level.MUST, spec=["RFC 7519 §4.1.5"], needs=[Need.SIGNING_KEY])
+def not_yet_valid_token_is_rejected(ctx: Context) -> str | None:
+    """A token whose nbf is 10 minutes ahead is refused."""
+    # RFC 7519 §4.1.5: nbf is the time "before which the JWT MUST NOT be accepted for processing".
+    Minter(ctx).refused("a token not valid for 10 more minutes (nbf)", nbf=_now() + 600)
+    return None
+
+
+@check("JWT-CLM-004", level=Level.MUST, spec=["RFC 9068 §2.2", "ASVS 9.2.1"], needs=[Need.SIGNING_KEY], dialect=True)
+def token_without_exp_is_rejected(ctx: Context) -> str | None:
+    """A token without exp is refused (access tokens must expire)."""
+    minter = Minter(ctx)
+    response = ctx.accepted(minter.mint(exp=REMOVE))
+    if is_success(response):
+        raise Failure(
+            "a validly signed token WITHOUT exp was accepted: it never expires",
+            expected="401",
+            actual=describe(response),
+            hint="Require exp when decoding (PyJWT verifies exp only when present: options={'require': ['exp']}).",
+        )
+    expect_refused(response, what="a token without exp", hint=HINT)
+    return None
+
+
+@check("JWT-CLM-005", level=Level.MUST, spec=["RFC 7519 §2", "RFC 7519 §4.1.4"], needs=[Need.SIGNING_KEY])
+def malformed_exp_is_rejected(ctx: Context) -> str | None:
+    """exp as a string, null, negative: refused; a far-future exp is noted; never a 5xx."""
+    minter = Minter(ctx)
+    for what, value in (
+        ("a string", "tomorrow"),
+        ("null", None),
+        ("negative", -1),
+        ("a numeric string", str(_now() + 600)),
+    ):
+        minter.refused(f"a token whose exp is {what}", exp=value)
+    far = ctx.accepted(minter.mint(exp=10**20))
+    if is_success(far):
+        raise Info("a token whose exp is 1e20 (never) is accepted: consider bounding token lifetimes")
+    return None
+
+
+@check("JWT-CLM-006", level=Level.MUST, spec=["RFC 9068 §2.2", "contract"], needs=[Need.SIGNING_KEY])
+def token_without_sub_is_rejected(ctx: Context) -> str | None:
+    """A token without sub is refused."""
+    Minter(ctx).refused("a token without sub", sub=REMOVE)
+    return None
+
+
+@check("JWT-CLM-007", level=Level.MUST, spec=["RFC 8725 §3.8"], needs=[Need.SIGNING_KEY])
+def unknown_subject_is_rejected(ctx: Context) -> str | None:
+    """A token whose sub names no user is refused with 401 (not served, not a 5xx)."""
+    Minter(ctx).refused("a token for an unknown user", sub="no-such-user-" + secrets.token_hex(6))
+    return None
+
+
+@check("JWT-CLM-008", level=Level.MUST, spec=["RFC 7519 §4.1.2"], needs=[Need.SIGNING_KEY])
+def malformed_sub_is_rejected(ctx: Context) -> str | None:
+    """sub as a number, an array, null, or a 10 KB string is refused, never a 5xx."""
+    minter = Minter(ctx)
+    username = ctx.credentials().username
+    for what, value in (("a number", 42), ("an array", [username]), ("null", None), ("10 KB long", "u" * 10_240)):
+        minter.refused(f"a token whose sub is {what}", sub=value)
+    return None
+
+
+@check("JWT-CLM-009", level=Level.MAY, spec=["RFC 9068 §4"], needs=[Need.SIGNING_KEY])
+def future_iat_is_noted(ctx: Context) -> str | None:
+    """A token issued an hour in the future (iat) is refused, or that acceptance is noted."""
+    minter = Minter(ctx)
+    response = ctx.accepted(minter.mint(iat=_now() + 3600))
+    if is_success(response):
+        raise Info("a token with iat an hour in the future is accepted (no RFC rule; RFC 9068 servers usually refuse)")
+    return None
+
+
+def _declared(ctx: Context, claim: str) -> Any:
+    value = (ctx.parsed.claims or {}).get(claim)
+    if value is None:
+        raise Skip(f"the issued token carries no {claim}: nothing to check against (see JWT-FMT-011)")
+    return value
+
+
+@check("JWT-CLM-010", level=Level.MUST, spec=["RFC 8725 §3.8"], needs=[Need.SIGNING_KEY, Need.CAPABILITY])
+def wrong_issuer_is_rejected(ctx: Context) -> str | None:
+    """A token from another issuer (iss changed) is refused."""
+    _declared(ctx, "iss")
+    Minter(ctx).refused("a token with another iss", iss="https://attacker.invalid")
+    return None
+
+
+@check(
+    "JWT-CLM-011",
+    level=Level.MUST,
+    spec=["RFC 7519 §4.1.3", "RFC 8725 §3.9"],
+    needs=[Need.SIGNING_KEY, Need.CAPABILITY],
+)
+def wrong_audience_is_rejected(ctx: Context) -> str | None:
+    """A token for another audience, or with an aud array that lacks this API, is refused."""
+    # RFC 7519 §4.1.3: if the principal "does not identify itself with a value in the "aud" claim
+    # when this claim is present, then the JWT MUST be rejected".
+    _declared(ctx, "aud")
+    minter = Minter(ctx)
+    minter.refused("a token for another audience", aud="another-api")
+    minter.refused("a token whose aud array lacks this API", aud=["another-api", "yet-another"])
+    return None
