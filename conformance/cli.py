@@ -36,7 +36,7 @@ def tool_version() -> str:
 
 
 def plan_for(config: RunConfig) -> list[Check]:
-    plan = select(all_checks(), config.select, config.skip)
+    plan = select(all_checks(), config.select, config.skip, config.level)
     if not plan:
         raise NoChecksSelectedError(
             f"no check matches --select {' '.join(config.select) or '(all)'} --skip {' '.join(config.skip) or '-'}: "
@@ -144,6 +144,11 @@ def cli() -> None:
 )
 @click.option("--profile", type=click.Choice(["rfc", "fastapi"]), help="rfc (default) or fastapi (tutorial dialect).")
 @click.option("--strict", is_flag=True, default=None, help="Turn warnings into failures.")
+@click.option(
+    "--level",
+    type=click.Choice(["quick", "standard", "thorough"]),
+    help="How much work the run may cost the server (default standard; see `list`).",
+)
 @click.option("--select", multiple=True, help="Run only checks whose ID starts with this (repeatable).")
 @click.option("--skip", multiple=True, help="Skip checks whose ID starts with this (repeatable).")
 @click.option("--token-path", help="Token endpoint path (default /token).")
@@ -194,7 +199,8 @@ def list_command(include: tuple[str, ...], skip: tuple[str, ...]) -> None:
         sys.exit(EXIT_USAGE)
     for item in checks:
         needs = ",".join(str(n) for n in item.needs) or "-"
-        click.echo(f"{item.id:<13} {item.level!s:<6} {'; '.join(item.spec):<34} {needs:<6} {item.title}")
+        spec = "; ".join(item.spec)
+        click.echo(f"{item.id:<13} {item.level!s:<6} {item.cost:<9} {spec:<34} {needs:<6} {item.title}")
 
 
 @cli.command("demo")

@@ -50,6 +50,7 @@ class RunConfig:
     disabled: Credentials | None = None
     profile: Profile = Profile.RFC
     strict: bool = False
+    level: str = "standard"
     select: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     paths: Paths = Paths()
@@ -77,6 +78,7 @@ _FILE_KEYS: dict[str, Any] = {
     "base_url": None,
     "profile": None,
     "strict": None,
+    "level": None,
     "select": None,
     "skip": None,
     "timeout": None,
@@ -210,6 +212,9 @@ def build_config(
     max_wait = pick("max_wait", file.get("max_wait"), 120.0)
     if not isinstance(max_wait, int | float) or not 0 <= float(max_wait) <= 3600:
         raise ConfigError(f"max_wait must be a number of seconds between 0 and 3600, got {max_wait!r}")
+    level = pick("level", file.get("level"), "standard")
+    if level not in ("quick", "standard", "thorough"):
+        raise ConfigError(f"unknown level {level!r}: use quick, standard or thorough")
     keys = file.get("keys", {})
     hs_secret = flags.get("hs_secret") or keys.get("hs_secret")
     return RunConfig(
@@ -219,6 +224,7 @@ def build_config(
         disabled=_credentials(users.get("disabled"), "disabled"),
         profile=profile,
         strict=bool(flags.get("strict") or file.get("strict", False)),
+        level=str(level),
         select=tuple(flags.get("select") or ()) or _strings(file.get("select"), "select"),
         skip=tuple(flags.get("skip") or ()) or _strings(file.get("skip"), "skip"),
         paths=Paths(

@@ -25,6 +25,7 @@ class Check:
     needs: tuple[Need, ...] = ()
     dialect: bool = False  # MUST*: relaxed to warn in the fastapi profile
     group: str = ""
+    cost: str = "quick"  # the lowest --level that runs it: quick, standard or thorough
 
     @property
     def name(self) -> str:
@@ -36,6 +37,9 @@ class Check:
 
 
 REGISTRY: dict[str, Check] = {}
+# --level: quick runs the cheap checks, standard adds those that cost the server some work
+# (timing samples, large bodies), thorough adds the slow and noisy ones.
+RUN_LEVELS = ("quick", "standard", "thorough")
 
 # Areas in the order they run and are listed: the baseline first, then the token endpoint, then
 # what is sent to protected operations.
@@ -64,6 +68,7 @@ def check(
     spec: Sequence[str],
     needs: Iterable[Need] = (),
     dialect: bool = False,
+    cost: str = "quick",
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register the decorated function as check ``id``; its docstring's first line is the requirement."""
 
@@ -72,8 +77,10 @@ def check(
             raise DuplicateCheckError(f"check ID {id} is registered twice ({REGISTRY[id].name} and {func.__name__})")
         if not ID_PATTERN.match(id):
             raise ValueError(f"check ID {id!r} is not of the form AREA-NNN or AREA-SUB-NNN")
+        if cost not in RUN_LEVELS:
+            raise ValueError(f"check {id}: cost {cost!r} is not one of {', '.join(RUN_LEVELS)}")
         group = func.__module__.rsplit(".", 1)[-1]
-        REGISTRY[id] = Check(id, level, tuple(spec), func, tuple(needs), dialect, group)
+        REGISTRY[id] = Check(id, level, tuple(spec), func, tuple(needs), dialect, group, cost)
         return func
 
     return register
@@ -91,7 +98,10 @@ def _matches(check_id: str, patterns: Sequence[str]) -> bool:
     return any(check_id.upper().startswith(pattern.upper()) for pattern in patterns)
 
 
-def select(checks: Sequence[Check], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Check]:
-    """Checks whose ID starts with one of ``include`` (all if empty) and with none of ``exclude``."""
-    chosen = [c for c in checks if not include or _matches(c.id, include)]
+def select(
+    checks: Sequence[Check], include: Sequence[str] = (), exclude: Sequence[str] = (), level: str = "thorough"
+) -> list[Check]:
+    """Checks up to ``level`` whose ID starts with one of ``include`` (all if empty) and with none of ``exclude``."""
+    ceiling = RUN_LEVELS.index(level)
+    chosen = [c for c in checks if (not include or _matches(c.id, include)) and RUN_LEVELS.index(c.cost) <= ceiling]
     return [c for c in chosen if not _matches(c.id, exclude)]

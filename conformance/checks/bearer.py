@@ -287,7 +287,7 @@ def token_in_a_cookie_is_not_accepted(ctx: Context) -> str | None:
     return None
 
 
-@check("BEARER-014", level=Level.SHOULD, spec=["RFC 6585 §5", "RFC 9110 §15.5"])
+@check("BEARER-014", level=Level.SHOULD, spec=["RFC 6585 §5", "RFC 9110 §15.5"], cost="standard")
 def huge_authorization_headers_are_refused(ctx: Context) -> str | None:
     """16 KB and 64 KB Authorization headers get 400, 401 or 431 promptly, never a 5xx or a hang."""
     notes = []

@@ -17,6 +17,7 @@ from ..client import Response, TransportError
 from ..context import Context, Login
 from ..model import Failure, Info, Level, Skip
 from ..registry import check
+from ..stats import mann_whitney
 from ._expect import describe, is_success, oauth_error_code
 
 # Header fields whose values differ between any two answers (clock, framing, per-request ids).
@@ -110,6 +111,37 @@ def failed_logins_look_alike(ctx: Context) -> str | None:
 
 
 # -- ENUM-003 ------------------------------------------------------------------------------------
+
+
+TIMING_SAMPLES = 30  # per case, interleaved
+TIMING_P_VALUE = 0.01
+TIMING_GAP_S = 0.025
+
+
+@check("ENUM-002", level=Level.SHOULD, spec=["ASVS 6.3.8"], cost="standard")
+def failed_logins_take_the_same_time(ctx: Context) -> str | None:
+    """A wrong password and an unknown user take the same time to refuse (no timing oracle)."""
+    username = ctx.credentials().username
+    unknown, known = [], []
+    for _ in range(TIMING_SAMPLES):  # interleaved, so that drift in the target's load hits both alike
+        unknown.append(ctx.login(username=_unknown_username(username), password=secrets.token_urlsafe(12)).response)
+        known.append(ctx.login(password="wrong-" + secrets.token_urlsafe(12)).response)
+    ctx.exchanges[:] = ctx.exchanges[-2:]  # evidence: one of each, not 60 logins
+    if any(is_success(r) for r in unknown + known):
+        raise Skip("a wrong credential was accepted (see TOKEN-006/007); timing was not judged")
+    result = mann_whitney([r.elapsed_s for r in unknown], [r.elapsed_s for r in known])
+    figures = (
+        f"median unknown user {result.median_a * 1000:.1f} ms vs wrong password {result.median_b * 1000:.1f} ms "
+        f"(gap {result.median_gap * 1000:.1f} ms, Mann-Whitney p={result.p_value:.2g}, {TIMING_SAMPLES} samples each)"
+    )
+    if result.p_value < TIMING_P_VALUE and result.median_gap > TIMING_GAP_S:
+        raise Failure(
+            "refusals take measurably different times: an attacker can tell existing accounts apart",
+            expected=f"no significant difference (p >= {TIMING_P_VALUE} or a gap under {TIMING_GAP_S * 1000:.0f} ms)",
+            actual=figures,
+            hint="Verify the password against a dummy hash for unknown (and disabled) users (FastAPI's DUMMY_HASH).",
+        )
+    return figures
 
 
 def username_variants(username: str) -> list[tuple[str, str]]:

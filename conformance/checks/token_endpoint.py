@@ -431,7 +431,7 @@ def json_body_is_rejected(ctx: Context) -> str | None:
     return None
 
 
-@check("TOKEN-019", level=Level.MUST, spec=["RFC 6749 §4.3.2", "RFC 9110 §15.5"])
+@check("TOKEN-019", level=Level.MUST, spec=["RFC 6749 §4.3.2", "RFC 9110 §15.5"], cost="standard")
 def malformed_forms_get_4xx(ctx: Context) -> str | None:
     """Malformed forms (bad escapes, non-UTF-8, a wrong charset, a 10 MB body) get 4xx and no token."""
     creds = ctx.credentials()

@@ -38,7 +38,8 @@ def test_list_shows_every_check_with_level_spec_and_title() -> None:
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert len(lines) == len(all_checks())
-    assert lines[0].split()[:2] == ["BASE-001", "MUST"]
+    assert lines[0].split()[:3] == ["BASE-001", "MUST", "quick"]
+    assert any(line.split()[:3] == ["ENUM-002", "SHOULD", "standard"] for line in lines)
 
 
 def test_list_selects_by_prefix_and_refuses_an_empty_selection() -> None:

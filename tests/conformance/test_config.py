@@ -97,6 +97,8 @@ def test_defaults_without_a_file() -> None:
             {},
             "users.second",
         ),
+        ("base_url: http://x\nlevel: extreme\n" + PRIMARY, {}, {}, "unknown level"),
+        ("base_url: http://x\nmax_wait: -1\n" + PRIMARY, {}, {}, "max_wait"),
         ("base_url: http://x\ntimeout: 0\n" + PRIMARY, {}, {}, "timeout"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx2 as httpx
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware
 
+import conformance.checks.enumeration as enumeration
 from conformance.checks.enumeration import (
     cleartext_exposure,
     cleartext_twin,
@@ -242,3 +244,54 @@ def test_tls_002_passes_when_cleartext_is_refused(reference: FastAPI) -> None:
     results = run_over_https(refuse_http, ["TLS-002"])
     assert results["TLS-002"].status is Status.PASS, explain(results)
     assert "refused" in results["TLS-002"].message
+
+
+# -- ENUM-002: timing ------------------------------------------------------------------------------
+
+
+def _slow_for_known_users(delay: float) -> Any:
+
+    def edit(form: dict[str, list[str]], raw: bytes, scope: dict[str, Any], answer: Answer) -> None:
+        if answer.status == 400 and form.get("username") == ["bob"]:
+            time.sleep(delay)  # a hash is computed only for users that exist
+
+    return edit
+
+
+def test_enum_002_passes_on_the_reference_server_which_hashes_a_dummy(
+    reference: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(enumeration, "TIMING_SAMPLES", 20)
+    results = run_checks(reference, ["ENUM-002"])
+    assert results["ENUM-002"].status is Status.PASS, explain(results)
+    assert "Mann-Whitney" in results["ENUM-002"].message
+
+
+def test_enum_002_warns_when_unknown_users_skip_the_hash(reference: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .test_token_endpoint import form_rewrite
+
+    monkeypatch.setattr(enumeration, "TIMING_SAMPLES", 20)
+    twin = form_rewrite(reference, _slow_for_known_users(0.04))
+    results = run_checks(twin, ["ENUM-002"])
+    assert results["ENUM-002"].status is Status.WARN, explain(results)
+    assert "gap" in (results["ENUM-002"].actual or "")
+    assert run_checks(twin, ["ENUM-002"], strict=True)["ENUM-002"].status is Status.FAIL
+
+
+def test_enum_002_does_not_cry_wolf_on_a_small_difference(reference: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .test_token_endpoint import form_rewrite
+
+    monkeypatch.setattr(enumeration, "TIMING_SAMPLES", 20)
+    results = run_checks(form_rewrite(reference, _slow_for_known_users(0.004)), ["ENUM-002"])
+    assert results["ENUM-002"].status is Status.PASS, explain(results)  # significant, but under 25 ms
+
+
+def test_mann_whitney_matches_the_textbook_values() -> None:
+    from conformance.stats import mann_whitney
+
+    result = mann_whitney([1, 2, 2, 3, 3, 3], [2, 3, 4, 4, 5, 5])
+    assert abs(result.p_value - 0.047967873742731) < 1e-9  # scipy.stats.mannwhitneyu, asymptotic, two-sided
+    assert result.u == 5.5
+    assert mann_whitney([5.0] * 10, [5.0] * 10).p_value == 1.0
+    with pytest.raises(ValueError, match="both samples"):
+        mann_whitney([], [1.0])

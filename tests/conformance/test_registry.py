@@ -72,7 +72,7 @@ BLACK_BOX_CATALOG = (
     | _ids("JWT-HDR", range(1, 8))
     | _ids("BEARER", range(1, 15))
     | _ids("PROT", [1, 2, 3, 5, 6, 7, 8])
-    | _ids("ENUM", [1, 3])
+    | _ids("ENUM", [1, 2, 3])
     | _ids("TLS", range(1, 4))
 )
 
@@ -86,3 +86,11 @@ def test_checks_are_listed_in_run_order() -> None:
     positions = [order[c.group] for c in ALL]
     assert positions == sorted(positions)
     assert ALL[0].id == "BASE-001"
+
+
+def test_levels_choose_the_expensive_checks() -> None:
+    quick = {c.id for c in select(ALL, level="quick")}
+    standard = {c.id for c in select(ALL, level="standard")}
+    assert {"ENUM-002", "TOKEN-019", "BEARER-014"} <= standard - quick
+    assert quick < standard <= {c.id for c in select(ALL, level="thorough")}
+    assert all(c.cost in ("quick", "standard", "thorough") for c in ALL)
