@@ -123,6 +123,24 @@ def alg_swapped_within_its_family_is_rejected(ctx: Context) -> str | None:
     return None
 
 
+@check("JWT-ALG-006", level=Level.SHOULD, spec=["RFC 7519 §7.2", "RFC 8725 §3.1"], needs=[Need.SIGNING_KEY])
+def unlisted_algorithms_are_rejected_even_when_validly_signed(ctx: Context) -> str | None:
+    """A token validly signed with the server's key but another HMAC algorithm (HS512 for HS256) is refused."""
+    # RFC 8725 §3.1: "libraries MUST enable the caller to specify a supported set of algorithms and
+    # MUST NOT use any other algorithms when performing cryptographic operations."
+    parsed = ctx.parsed
+    key = _signing_key(ctx)
+    if key is None:
+        raise Skip(NO_KEY.split(";")[0])
+    others = [alg for alg in HMAC_DIGESTS if alg != parsed.alg]
+    for alg in others:
+        token = _signed(parsed, {**_header(parsed), "alg": alg}, key, alg)
+        expect_refused(
+            ctx.accepted(token), what=f"a validly signed {alg} token (the server issues {parsed.alg})", hint=HINT
+        )
+    return None
+
+
 @check("JWT-ALG-008", level=Level.MUST, spec=["RFC 7515 §4.1.11", "RFC 7797 §3"], needs=[Need.SIGNING_KEY])
 def unknown_critical_headers_are_rejected(ctx: Context) -> str | None:
     """Validly signed tokens with crit ["x-custom"], b64:false with crit ["b64"], or crit [] are refused."""

@@ -18,7 +18,7 @@ from .token_twins import _b64decode, header_of, twin, unverified
 from .tutorial_app import tutorial_app
 
 BLACK_BOX = ["JWT-ALG-001", "JWT-ALG-002", "JWT-ALG-003", "JWT-ALG-004", "JWT-ALG-005", "JWT-ALG-010"]
-KEYED = ["JWT-ALG-008", "JWT-ALG-009"]
+KEYED = ["JWT-ALG-006", "JWT-ALG-008", "JWT-ALG-009"]
 Defect = Callable[[Tokens, str], dict[str, Any] | None]
 
 
@@ -92,7 +92,15 @@ def crashes_on_a_bom(tokens: Tokens, token: str) -> dict[str, Any] | None:
     return None
 
 
+def any_hmac_algorithm(tokens: Tokens, token: str) -> dict[str, Any] | None:
+    alg = header_of(token).get("alg")
+    digest = {"HS384": hashlib.sha384, "HS512": hashlib.sha512}.get(alg) if isinstance(alg, str) else None
+    head, _, signature = token.rpartition(".")
+    return unverified(token) if digest and hmac_ok(tokens, head, signature, digest) else None
+
+
 TWINS: dict[str, tuple[str, Defect, bool]] = {
+    "any-hmac-algorithm": ("JWT-ALG-006", any_hmac_algorithm, True),
     "accepts-none": ("JWT-ALG-001", accepts_exactly_none, False),
     "accepts-None-NONE": ("JWT-ALG-002", accepts_none_in_any_case_but_lower, False),
     "accepts-none-with-signature": ("JWT-ALG-003", accepts_none_with_a_signature, False),

@@ -68,7 +68,7 @@ BLACK_BOX_CATALOG = (
     | _ids("TOKEN", [*range(1, 21), 23])
     | _ids("JWT-FMT", range(1, 13))
     | _ids("JWT-SIG", [1, 2, 3, 4, 5, 6, 8, 9])
-    | _ids("JWT-ALG", [1, 2, 3, 4, 5, 8, 9, 10])
+    | _ids("JWT-ALG", [1, 2, 3, 4, 5, 6, 8, 9, 10])
     | _ids("JWT-HDR", range(1, 8))
     | _ids("BEARER", range(1, 15))
     | _ids("PROT", [1, 2, 3, 5, 6, 7, 8])
