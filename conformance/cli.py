@@ -58,32 +58,25 @@ def execute_run(
     stream = results if results is not None else run(config, plan, contract=load_contract(config.contract))
     summary = Summary()
     first = True
+    low_confidence = 0
     for result in stream:
         if first:  # the runner logs in before the first result: only then is the target known to answer
             for reporter in reporters:
                 reporter.start(info, plan)
             first = False
         summary.add(result)
+        low_confidence += result.low_confidence
         for reporter in reporters:
             reporter.record(result)
     if first:
         for reporter in reporters:
             reporter.start(info, plan)
-    low = [r for r in summary_results(reporters) if r.low_confidence]
-    if low:
-        summary.notes.append(f"{len(low)} results are low-confidence: the baseline token stopped working mid-run")
+    if low_confidence:
+        summary.notes.append(f"{low_confidence} results are low-confidence: the baseline token stopped working mid-run")
     summary.duration_s = time.perf_counter() - started
     for reporter in reporters:
         reporter.finish(summary)
     return summary
-
-
-def summary_results(reporters: Sequence[Reporter]) -> list[Result]:
-    for reporter in reporters:
-        results = getattr(reporter, "results", None)
-        if isinstance(results, list):
-            return results
-    return []
 
 
 def exit_code(summary: Summary) -> int:

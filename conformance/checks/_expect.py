@@ -25,27 +25,6 @@ def oauth_error_code(response: Response) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def expect_status(
-    response: Response,
-    expected: Collection[int],
-    *,
-    what: str,
-    hint: str | None = None,
-    level: Level | None = None,
-    dialect: bool | None = None,
-) -> None:
-    if response.status not in expected:
-        wanted = " or ".join(str(s) for s in sorted(expected))
-        raise Failure(
-            f"{what}: answered {response.status}",
-            expected=f"HTTP {wanted}",
-            actual=describe(response),
-            hint=hint,
-            level=level,
-            dialect=dialect,
-        )
-
-
 def expect_refused(
     response: Response,
     *,

@@ -130,3 +130,17 @@ def test_a_hanging_target_exits_2_naming_the_url(raw_server: Any) -> None:
     url = raw_server(lambda conn: time.sleep(3))
     line = one_line_error(invoke("run", "--base-url", url, "--username", "u", "--timeout", "0.5", env=PASSWORD))
     assert f"cannot reach {url}" in line and "no answer within" in line
+
+
+def test_low_confidence_results_are_summarised_in_a_note() -> None:
+    from conformance.cli import execute_run
+    from conformance.model import Level, Result, Status
+
+    from .harness import config_for
+
+    results = [
+        Result("BASE-001", "x.", Level.MUST, Status.PASS, ("s",)),
+        Result("BEARER-001", "y.", Level.MUST, Status.PASS, ("s",), low_confidence=True),
+    ]
+    summary = execute_run(config_for(), [], results=iter(results), plan=[])
+    assert summary.notes == ["1 results are low-confidence: the baseline token stopped working mid-run"]
