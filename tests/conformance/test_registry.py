@@ -94,3 +94,11 @@ def test_levels_choose_the_expensive_checks() -> None:
     assert {"ENUM-002", "TOKEN-019", "BEARER-014"} <= standard - quick
     assert quick < standard <= {c.id for c in select(ALL, level="thorough")}
     assert all(c.cost in ("quick", "standard", "thorough") for c in ALL)
+
+
+def test_the_public_api_exports_exist() -> None:
+    import conformance
+
+    assert sorted(conformance.__all__) == sorted(set(conformance.__all__))
+    for name in conformance.__all__:
+        assert hasattr(conformance, name), name
