@@ -297,3 +297,12 @@ def test_error_evidence_never_shows_the_password(reference: FastAPI) -> None:
     results = run_checks(twin, ["TOKEN"])
     dumped = json.dumps([r.to_dict() for r in results.values()])
     assert PRIMARY.password not in dumped and PRIMARY.password.replace(" ", "+") not in dumped
+
+
+def test_token_017_does_not_blame_a_server_that_answers_401_to_every_bad_request(reference: FastAPI) -> None:
+    def always_401(form: dict[str, list[str]], raw: bytes, scope: dict[str, Any], answer: Answer) -> None:
+        if answer.status == 400:
+            answer.set_json({"detail": "Incorrect username or password"}, status=401)
+
+    results = run_checks(form_rewrite(reference, always_401), ["TOKEN-017"], profile=Profile.FASTAPI)
+    assert results["TOKEN-017"].status is Status.PASS, explain(results)
