@@ -102,7 +102,7 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
 
     settings = _settings(ctx)
     try:
-        if dev and not settings.secret_key:
+        if dev and settings.uses_hmac and not settings.secret_key:
             settings = settings.with_secret(load_or_create_dev_secret(settings.database))
             click.echo(f"dev mode: signing secret kept in {dev_secret_path(settings.database)}", err=True)
         app = create_app(settings)

@@ -15,6 +15,7 @@ from .routers import health, token, users
 from .secret_key import check_secret
 from .security import Passwords, Tokens
 from .settings import Settings
+from .signing_keys import load_key_set
 from .state import AppState
 from .store import UserStore
 
@@ -22,17 +23,23 @@ DOCS_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
 
 
 def build_state(settings: Settings) -> AppState:
-    settings = settings.with_secret(check_secret(settings.secret_key))
+    key_set = None
+    if settings.uses_hmac:
+        settings = settings.with_secret(check_secret(settings.secret_key))
+    else:
+        key_set = load_key_set(settings.algorithm, settings.private_key_file, settings.verify_key_files)
     return AppState(
         settings=settings,
         store=UserStore(settings.database),
         passwords=Passwords(settings.hash_profile, settings.max_concurrent_hashes),
-        tokens=Tokens(settings),
+        tokens=Tokens(settings, key_set),
+        key_set=key_set,
     )
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The reference server. Raises ``WeakSecretError`` unless ``settings.secret_key`` is strong.
+    """The reference server. Raises ``WeakSecretError`` unless ``settings.secret_key`` is strong (HS*),
+    or ``SettingsError`` unless the private key matches the algorithm (RS256, ES256, EdDSA).
 
     The app may be started and stopped several times (test clients do); whoever created it closes
     its resources: ``app.state.reference.close()``.

@@ -22,6 +22,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from .settings import HashProfile, Settings
+from .signing_keys import KeySet
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 BCRYPT_MAX_BYTES = 72
@@ -110,10 +111,13 @@ class IssuedToken:
 class Tokens:
     """Issues and verifies access tokens: algorithm pinned, claims required, typ checked."""
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.secret_key:
+    def __init__(self, settings: Settings, key_set: KeySet | None = None) -> None:
+        if settings.uses_hmac and not settings.secret_key:
             raise ValueError("Tokens needs a checked secret key")
-        self._key = settings.secret_key
+        if not settings.uses_hmac and key_set is None:
+            raise ValueError("Tokens needs the key set for an asymmetric algorithm")
+        self._key = settings.secret_key or ""
+        self._key_set = key_set
         self._algorithm = settings.algorithm
         self._ttl = settings.access_token_ttl
         self._issuer = settings.issuer
@@ -133,8 +137,21 @@ class Tokens:
             "iat": issued_at,
             "jti": uuid.uuid4().hex,
         }
-        token = jwt.encode(claims, self._key, algorithm=self._algorithm, headers={"typ": ACCESS_TOKEN_TYPE})
+        if self._key_set is None:
+            token = jwt.encode(claims, self._key, algorithm=self._algorithm, headers={"typ": ACCESS_TOKEN_TYPE})
+        else:
+            headers = {"typ": ACCESS_TOKEN_TYPE, "kid": self._key_set.current.kid}
+            token = jwt.encode(claims, self._key_set.signing, algorithm=self._algorithm, headers=headers)
         return IssuedToken(token, self._ttl)
+
+    def _verification_key(self, token: str) -> tuple[Any, str]:
+        """(key, algorithm): the HMAC secret, or the public key named by the token's kid."""
+        if self._key_set is None:
+            return self._key, self._algorithm
+        key = self._key_set.by_kid(jwt.get_unverified_header(token).get("kid"))
+        if key is None:
+            raise InvalidTokenError("The access token was not signed by a key of this server")
+        return key.public_key, key.algorithm
 
     def verify(self, token: str) -> Mapping[str, Any]:
         """Return the claims of a valid access token; raise ``InvalidTokenError`` otherwise.
@@ -161,14 +178,17 @@ class Tokens:
 
     def _verify_uncached(self, token: str) -> dict[str, Any]:
         try:
+            key, algorithm = self._verification_key(token)
             decoded = self._decoder.decode_complete(
                 token,
-                self._key,
-                algorithms=[self._algorithm],
+                key,
+                algorithms=[algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=self._leeway,
             )
+        except InvalidTokenError:
+            raise
         except jwt.ExpiredSignatureError:
             raise InvalidTokenError("The access token expired") from None
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError, RecursionError):

@@ -17,7 +17,8 @@ from .errors import SettingsError
 PREFIX = "JWT_REF_"
 
 HashProfile = Literal["default", "fast"]
-ALGORITHMS = ("HS256", "HS384", "HS512")
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+ALGORITHMS = (*HMAC_ALGORITHMS, "RS256", "ES256", "EdDSA")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class Settings:
     hash_profile: HashProfile = "default"
     max_concurrent_hashes: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_body_bytes: int = 16_384
+    private_key_file: Path | None = None  # RS256 / ES256 / EdDSA: the PEM private key that signs
+    verify_key_files: tuple[Path, ...] = ()  # earlier keys that still verify (rotation)
+
+    @property
+    def uses_hmac(self) -> bool:
+        return self.algorithm in HMAC_ALGORITHMS
 
     def with_secret(self, secret_key: str) -> Settings:
         return replace(self, secret_key=secret_key)
@@ -81,4 +88,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         hash_profile=profile,  # type: ignore[arg-type]
         max_concurrent_hashes=_int(env, "MAX_CONCURRENT_HASHES", defaults.max_concurrent_hashes, 1, 256),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes, 1024, 1_048_576),
+        private_key_file=Path(env[PREFIX + "PRIVATE_KEY_FILE"]) if env.get(PREFIX + "PRIVATE_KEY_FILE") else None,
+        verify_key_files=tuple(Path(p.strip()) for p in _str(env, "VERIFY_KEY_FILES", "").split(",") if p.strip()),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .security import Passwords, Tokens
 from .settings import Settings
+from .signing_keys import KeySet
 from .store import UserStore
 
 
@@ -15,6 +16,7 @@ class AppState:
     store: UserStore
     passwords: Passwords
     tokens: Tokens
+    key_set: KeySet | None = None  # the asymmetric keys, published at /.well-known/jwks.json
 
     def close(self) -> None:
         """Release the database connection and the hashing threads (the app's creator calls this)."""

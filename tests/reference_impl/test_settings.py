@@ -58,7 +58,7 @@ def test_every_variable_is_read_with_the_prefix() -> None:
         ("ACCESS_TOKEN_TTL", "0", "out of range"),
         ("LEEWAY", "-1", "out of range"),
         ("ALGORITHM", "none", "not supported"),
-        ("ALGORITHM", "RS256", "not supported"),
+        ("ALGORITHM", "RS512", "not supported"),
         ("HASH_PROFILE", "cheap", "not valid"),
         ("REALM", 'a"b', "quote"),
         ("MAX_CONCURRENT_HASHES", "0", "out of range"),
