@@ -153,6 +153,9 @@ def cli() -> None:
     help="Another protected path (repeatable; default /protected-resource).",
 )
 @click.option("--hs-secret", help="The target's HMAC signing secret, if known (unlocks key-assisted checks).")
+@click.option(
+    "--jwks-url", help="The target's JWK Set (default: discovered on common paths such as /.well-known/jwks.json)."
+)
 @click.option("--timeout", type=float, help="Per-request timeout in seconds (default 10).")
 @click.option(
     "--max-wait", type=float, help="Longest wait, in seconds, for a real token to expire (JWT-CLM-001; default 120)."

@@ -40,6 +40,7 @@ class Paths:
 @dataclass(frozen=True)
 class Keys:
     hs_secret: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None  # the target's public keys; discovered on common paths when absent
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ _FILE_KEYS: dict[str, Any] = {
         "second": {"username": None, "password": None},
         "disabled": {"username": None, "password": None},
     },
-    "keys": {"hs_secret": None},
+    "keys": {"hs_secret": None, "jwks_url": None},
 }
 
 
@@ -232,7 +233,7 @@ def build_config(
             me=_path(pick("me_path", paths.get("me"), "/users/me"), "the me path"),
             protected=tuple(_path(p, "a protected path") for p in (protected or ("/protected-resource",))),
         ),
-        keys=Keys(hs_secret=str(hs_secret) if hs_secret else None),
+        keys=Keys(hs_secret=str(hs_secret) if hs_secret else None, jwks_url=pick("jwks_url", keys.get("jwks_url"))),
         timeout_s=float(timeout),
         max_wait_s=float(max_wait),
         contract=flags.get("contract"),

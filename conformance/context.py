@@ -39,6 +39,9 @@ class RunState:
         self.baseline: Login | None = None
         self.cracked_secret: bytes | None = None
         self.disturbed_after: str | None = None  # the group after which the baseline token stopped working
+        self.jwks_lock = threading.Lock()  # one discovery per run (see checks/_jwks.py)
+        self.jwks: tuple[str, dict[str, Any]] | None = None
+        self.jwks_searched = False
 
     def credentials(self, role: str) -> Credentials | None:
         return {"primary": self.config.primary, "second": self.config.second, "disabled": self.config.disabled}[role]

@@ -50,6 +50,7 @@ GROUP_ORDER = (
     "signatures",
     "algorithms",
     "key_headers",
+    "jwks",
     "claims",
     "bearer",
     "protected",

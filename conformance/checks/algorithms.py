@@ -10,6 +10,9 @@ no key and end in SKIP, never PASS.
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import jwt
 
 from ..context import Context
 from ..forge import HMAC_DIGESTS, ParsedToken, b64url_encode, encode_json, hmac_sign, raw_header, unsigned, with_header
@@ -139,6 +142,52 @@ def unlisted_algorithms_are_rejected_even_when_validly_signed(ctx: Context) -> s
             ctx.accepted(token), what=f"a validly signed {alg} token (the server issues {parsed.alg})", hint=HINT
         )
     return None
+
+
+def _public_key_encodings(jwk: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The bytes a confused server might use as an HMAC key: the public key in every common encoding."""
+    from cryptography.hazmat.primitives import serialization as s
+
+    key = jwt.PyJWK(jwk).key
+    spki = key.public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo)
+    encodings = [
+        ("SPKI PEM", spki),
+        ("SPKI PEM without the final newline", spki.rstrip(b"\n")),
+        ("DER", key.public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)),
+        ("JWK JSON", json.dumps(jwk, separators=(",", ":")).encode()),
+    ]
+    if jwk.get("kty") == "RSA":
+        pkcs1 = key.public_bytes(s.Encoding.PEM, s.PublicFormat.PKCS1)
+        encodings += [("PKCS#1 PEM", pkcs1), ("PKCS#1 PEM without the final newline", pkcs1.rstrip(b"\n"))]
+    return encodings
+
+
+@check(
+    "JWT-ALG-007", level=Level.MUST, spec=["RFC 8725 §2.1", "RFC 8725 §3.1", "CVE-2016-10555"], needs=[Need.PUBLIC_KEY]
+)
+def public_key_as_hmac_secret_is_rejected(ctx: Context) -> str | None:
+    """HS256 tokens MACed with the server's public key (PEM, PKCS#1, DER, JWK JSON) are refused."""
+    from ._jwks import published_keys
+
+    parsed = ctx.parsed
+    if parsed.alg in HMAC_DIGESTS or parsed.alg is None:
+        raise Skip(f"the target signs with {parsed.alg or 'no algorithm'}: this applies to public-key algorithms")
+    _, keys = published_keys(ctx)
+    variants = []
+    for jwk in keys:
+        try:
+            encodings = _public_key_encodings(jwk)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            continue  # JWT-JWKS-003 reports keys that do not load
+        header = {**_header(parsed), "alg": "HS256"}
+        if "kid" in jwk:
+            header["kid"] = jwk["kid"]
+        for name, secret in encodings:
+            variants.append((f"HS256 keyed with the public key ({name})", _signed(parsed, header, secret, "HS256")))
+    if not variants:
+        raise Skip("the published keys could not be loaded (see JWT-JWKS-003)")
+    _refused_all(ctx, variants)
+    return f"{len(variants)} confused tokens refused"
 
 
 @check("JWT-ALG-008", level=Level.MUST, spec=["RFC 7515 §4.1.11", "RFC 7797 §3"], needs=[Need.SIGNING_KEY])
