@@ -8,8 +8,8 @@ accepted, the server does not verify signatures as it must.
 from __future__ import annotations
 
 from ..context import Context
-from ..forge import b64url_decode, b64url_encode, encode_json, flip_last_bit, hmac_sign, with_claims
-from ..model import Failure, Info, Level, Skip
+from ..forge import HMAC_DIGESTS, b64url_decode, b64url_encode, encode_json, flip_last_bit, hmac_sign, with_claims
+from ..model import Failure, Info, Level, Need, Skip
 from ..registry import check
 from ._expect import describe, expect_refused, is_success
 
@@ -168,3 +168,34 @@ def ecdsa_signatures_are_raw_r_s(ctx: Context) -> str | None:
     if high_s is not None and is_success(ctx.accepted(f"{parsed.signing_input}.{b64url_encode(raw[:half] + high_s)}")):
         raise Info("the high-S twin of a valid ECDSA signature is accepted (signature malleability)")
     return None
+
+
+ONLINE_GUESSES = 500
+
+
+@check(
+    "JWT-SIG-007", level=Level.MUST, spec=["RFC 8725 §3.5", "RFC 7518 §3.2"], needs=[Need.DESTRUCTIVE], cost="thorough"
+)
+def published_secrets_do_not_sign_accepted_tokens(ctx: Context) -> str | None:
+    """HS256 tokens signed with published and default secrets (sent, one each) are all refused."""
+    from .token_format import weak_secrets
+
+    parsed = ctx.parsed
+    if parsed.alg in HMAC_DIGESTS:
+        raise Skip("JWT-FMT-010 tested the issued token's key offline; the online guess is for non-HMAC servers")
+    header = {**(parsed.header or {}), "alg": "HS256"}
+    header.pop("kid", None)
+    signing_input = f"{encode_json(header)}.{parsed.segments[1]}"
+    candidates = weak_secrets()[:ONLINE_GUESSES]
+    for index, secret in enumerate(candidates):
+        response = ctx.accepted(f"{signing_input}.{hmac_sign(signing_input, secret)}")
+        if is_success(response):
+            raise Failure(
+                f"an HS256 token signed with a published secret (list entry #{index + 1}) was ACCEPTED",
+                expected="401 for every guess",
+                actual=describe(response),
+                hint="Pin the algorithm, and never accept HMAC tokens on a public-key server.",
+                dialect=False,
+            )
+        ctx.exchanges[:] = ctx.exchanges[-2:]  # keep the evidence small
+    return f"{len(candidates)} guesses refused"

@@ -43,9 +43,9 @@ def config_for(**changes: Any) -> RunConfig:
 
 
 def run_checks(app: Any, select_ids: Iterable[str], **config_changes: Any) -> dict[str, Result]:
-    """Run the selected checks (IDs or prefixes) against ``app``; results by ID. BASE-* always run first."""
+    """Run the selected checks (IDs or prefixes, up to the config's --level) against ``app``; results by ID."""
     config = config_for(**config_changes)
-    checks = select(all_checks(), tuple(select_ids))
+    checks = select(all_checks(), tuple(select_ids), level=config.level)
     with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as http:
         client = Client(BASE_URL, http=http, redactor=Redactor(config.secrets))
         results = list(run(config, checks, contract=load_contract(), client=client))

@@ -112,3 +112,24 @@ def test_alg_007_fails_when_hs256_keyed_with_the_public_key_is_accepted(make_ref
     assert results["JWT-ALG-007"].status is Status.FAIL, explain(results)
     assert "SPKI PEM" in results["JWT-ALG-007"].message
     assert json.dumps(results["JWT-ALG-007"].to_dict())  # evidence serialises
+
+
+def test_sig_007_runs_at_thorough_only_and_refuses_published_secrets(make_reference: Any, tmp_path: Path) -> None:
+    app = asymmetric(make_reference, tmp_path, "ES256")
+    assert "JWT-SIG-007" not in run_checks(app, ["JWT-SIG-007"], level="standard")
+    results = run_checks(app, ["JWT-SIG-007"], level="thorough")
+    assert results["JWT-SIG-007"].status is Status.PASS, explain(results)
+    assert "guesses refused" in results["JWT-SIG-007"].message
+
+
+def test_sig_007_fails_when_a_published_secret_is_accepted(make_reference: Any, tmp_path: Path) -> None:
+    app = asymmetric(make_reference, tmp_path, "ES256")
+
+    def accepts_changeme(tokens: Tokens, token: str) -> dict[str, Any] | None:
+        head, _, signature = token.rpartition(".")
+        expected = hmac.new(b"changeme", head.encode(), hashlib.sha256).digest()
+        return unverified(token) if hmac.compare_digest(expected, _b64decode(signature)) else None
+
+    results = run_checks(twin(app, accepts_changeme), ["JWT-SIG-007"], level="thorough")
+    assert results["JWT-SIG-007"].status is Status.FAIL, explain(results)
+    assert "changeme" not in results["JWT-SIG-007"].message  # the guess is named by its list position only
