@@ -41,6 +41,7 @@ class Paths:
 class Keys:
     hs_secret: str | None = field(default=None, repr=False)
     jwks_url: str | None = None  # the target's public keys; discovered on common paths when absent
+    private_key_file: Path | None = None  # the target's PEM private key (RS256 / ES256 / EdDSA servers)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ _FILE_KEYS: dict[str, Any] = {
         "second": {"username": None, "password": None},
         "disabled": {"username": None, "password": None},
     },
-    "keys": {"hs_secret": None, "jwks_url": None},
+    "keys": {"hs_secret": None, "jwks_url": None, "private_key_file": None},
 }
 
 
@@ -165,6 +166,15 @@ def _strings(value: Any, name: str) -> tuple[str, ...]:
     raise ConfigError(f"{name} must be a string or a list of strings")
 
 
+def _optional_path(value: Any) -> Path | None:
+    if value is None or value == "":
+        return None
+    path = Path(str(value))
+    if not path.is_file():
+        raise ConfigError(f"the private key file {path} does not exist")
+    return path
+
+
 def validate_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -233,7 +243,11 @@ def build_config(
             me=_path(pick("me_path", paths.get("me"), "/users/me"), "the me path"),
             protected=tuple(_path(p, "a protected path") for p in (protected or ("/protected-resource",))),
         ),
-        keys=Keys(hs_secret=str(hs_secret) if hs_secret else None, jwks_url=pick("jwks_url", keys.get("jwks_url"))),
+        keys=Keys(
+            hs_secret=str(hs_secret) if hs_secret else None,
+            jwks_url=pick("jwks_url", keys.get("jwks_url")),
+            private_key_file=_optional_path(pick("private_key_file", keys.get("private_key_file"))),
+        ),
         timeout_s=float(timeout),
         max_wait_s=float(max_wait),
         contract=flags.get("contract"),

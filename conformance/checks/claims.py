@@ -12,34 +12,61 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..context import Context
-from ..forge import HMAC_DIGESTS, encode_json, hmac_sign
+from ..forge import HMAC_DIGESTS, b64url_decode, b64url_encode, encode_json, hmac_sign
 from ..model import Failure, Info, Level, Need, Skip
 from ..registry import check
 from ._expect import describe, expect_refused, is_success
 
 NO_KEY = (
-    "needs the server's HMAC signing key to mint tokens with chosen claims: pass --hs-secret "
-    "(or keys.hs_secret in the config file)"
+    "needs the server's signing key to mint tokens with chosen claims: pass --hs-secret for an HMAC server "
+    "or --private-key-file for an RS256/ES256/EdDSA one (or keys.* in the config file)"
 )
 HINT = "Validate every registered claim the contract relies on (PyJWT: options={'require': [...]}, issuer=, audience=)."
 EXPIRY_MARGIN_S = 60
 REMOVE = object()
 
 
+def _private_key_signer(path: Path, alg: str) -> Callable[[bytes], bytes]:
+    """A JWS signer (RFC 7518 §3.3-3.4, RFC 8037) for the PEM private key at ``path``."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if alg == "RS256" and isinstance(key, rsa.RSAPrivateKey):
+        return lambda data: key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    if alg == "ES256" and isinstance(key, ec.EllipticCurvePrivateKey):
+
+        def es256(data: bytes) -> bytes:
+            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+        return es256
+    if alg == "EdDSA" and isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign
+    raise Skip(f"the private key in {path} cannot sign {alg} tokens")
+
+
 class Minter:
-    """Signs variants of the baseline token with the server's HMAC key."""
+    """Signs variants of the baseline token with the server's own key (HMAC secret or private key)."""
 
     def __init__(self, ctx: Context) -> None:
         parsed = ctx.parsed
-        key = ctx.signing_key
-        if key is None:
+        if parsed.header is None or parsed.claims is None or not parsed.alg:
+            raise Skip("the issued token is not a signed JWS with a JSON payload (see JWT-FMT-001)")
+        self.ctx, self.alg = ctx, parsed.alg
+        if parsed.alg in HMAC_DIGESTS and ctx.signing_key is not None:
+            secret, alg = ctx.signing_key, parsed.alg
+            self.sign: Callable[[bytes], bytes] = lambda data: b64url_decode(hmac_sign(data, secret, alg))
+        elif parsed.alg not in HMAC_DIGESTS and ctx.config.keys.private_key_file is not None:
+            self.sign = _private_key_signer(ctx.config.keys.private_key_file, parsed.alg)
+        else:
             raise Skip(NO_KEY)
-        if parsed.alg not in HMAC_DIGESTS or parsed.header is None or parsed.claims is None:
-            raise Skip(f"the target signs with {parsed.alg or 'no algorithm'}: minting needs an HS256/384/512 token")
-        self.ctx, self.key, self.alg = ctx, key, parsed.alg
         self.header, self.claims = parsed.header, parsed.claims
         control = ctx.accepted(self.mint())
         if not is_success(control):
@@ -56,7 +83,7 @@ class Minter:
             else:
                 claims[name] = value
         signing_input = f"{encode_json(self.header)}.{encode_json(claims)}"
-        return f"{signing_input}.{hmac_sign(signing_input, self.key, self.alg)}"
+        return f"{signing_input}.{b64url_encode(self.sign(signing_input.encode()))}"
 
     def refused(self, what: str, hint: str = HINT, **changes: Any) -> None:
         expect_refused(self.ctx.accepted(self.mint(**changes)), what=what, hint=hint)
@@ -70,7 +97,7 @@ def _now() -> int:
 def expired_token_is_rejected(ctx: Context) -> str | None:
     """A token whose exp has passed (by a minute) is refused with 401."""
     # RFC 7519 §4.1.4: exp is the time "on or after which the JWT MUST NOT be accepted for processing".
-    if ctx.signing_key is not None:
+    if ctx.signing_key is not None or ctx.config.keys.private_key_file is not None:
         Minter(ctx).refused("a token that expired 2 minutes ago", exp=_now() - 120)
         return None
     exp = (ctx.parsed.claims or {}).get("exp")

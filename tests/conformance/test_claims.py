@@ -149,3 +149,40 @@ def test_the_tutorial_accepts_tokens_without_exp(profile: Profile, verdict: Stat
     for right in ("JWT-CLM-001", "JWT-CLM-002", "JWT-CLM-003", "JWT-CLM-006", "JWT-CLM-007"):
         assert results[right].status is Status.PASS, explain(results)
     assert results["JWT-CLM-010"].status is Status.SKIP  # the tutorial issues no iss
+
+
+def _asymmetric_reference(make_reference: Any, tmp_path: Any, algorithm: str) -> tuple[FastAPI, Keys]:
+    from .test_jwks import asymmetric
+
+    app = asymmetric(make_reference, tmp_path, algorithm)
+    return app, Keys(private_key_file=tmp_path / "key.pem")
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "EdDSA"])
+def test_claim_checks_mint_with_a_private_key(make_reference: Any, tmp_path: Any, algorithm: str) -> None:
+    app, private = _asymmetric_reference(make_reference, tmp_path, algorithm)
+    results = run_checks(app, ["JWT-CLM"], keys=private)
+    assert {i: results[i].status for i in IDS} == dict.fromkeys(IDS, Status.PASS), explain(results)
+
+
+def test_an_es256_server_that_ignores_exp_fails_clm_001(make_reference: Any, tmp_path: Any) -> None:
+    app, private = _asymmetric_reference(make_reference, tmp_path, "ES256")
+    public = app.state.reference.key_set.current.public_key
+
+    def ignores_exp(tokens: Tokens, token: str) -> Any:
+        return jwt.decode(
+            token, public, algorithms=["ES256"], audience="jwt-reference-api", options={"verify_exp": False}
+        )
+
+    results = run_checks(twin(app, ignores_exp), ["JWT-CLM-001"], keys=private)
+    assert results["JWT-CLM-001"].status is Status.FAIL, explain(results)
+
+
+def test_a_private_key_of_the_wrong_type_skips_with_the_reason(make_reference: Any, tmp_path: Any) -> None:
+    app, _ = _asymmetric_reference(make_reference, tmp_path, "ES256")
+    other = tmp_path / "other"
+    other.mkdir()
+    _asymmetric_reference(make_reference, other, "EdDSA")
+    results = run_checks(app, ["JWT-CLM-003"], keys=Keys(private_key_file=other / "key.pem"))
+    assert results["JWT-CLM-003"].status is Status.SKIP
+    assert "cannot sign ES256" in results["JWT-CLM-003"].message
