@@ -154,6 +154,11 @@ def cli() -> None:
 )
 @click.option("--hs-secret", help="The target's HMAC signing secret, if known (unlocks key-assisted checks).")
 @click.option(
+    "--private-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The target's PEM private key (RS256/ES256/EdDSA servers): unlocks the claim checks.",
+)
+@click.option(
     "--jwks-url", help="The target's JWK Set (default: discovered on common paths such as /.well-known/jwks.json)."
 )
 @click.option("--timeout", type=float, help="Per-request timeout in seconds (default 10).")

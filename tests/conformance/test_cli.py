@@ -144,3 +144,17 @@ def test_low_confidence_results_are_summarised_in_a_note() -> None:
     ]
     summary = execute_run(config_for(), [], results=iter(results), plan=[])
     assert summary.notes == ["1 results are low-confidence: the baseline token stopped working mid-run"]
+
+
+def test_key_flags_reach_the_config(tmp_path: Path) -> None:
+    from conformance.config import build_config
+
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    flags = {"base_url": "http://127.0.0.1:1", "username": "u", "password": "p", "private_key_file": key}
+    config = build_config({**flags, "jwks_url": "/keys", "hs_secret": "s" * 40}, {})
+    assert (config.keys.private_key_file, config.keys.jwks_url, config.keys.hs_secret) == (key, "/keys", "s" * 40)
+    result = invoke(
+        "run", "--base-url", "http://127.0.0.1:9", "--username", "u", "--private-key-file", str(tmp_path / "x")
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output
