@@ -74,6 +74,15 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
             dialect=False,
         )
         message = outcome.message + (f"; besides: {message}" if message else "")
+    throttled = [e for e in ctx.exchanges if e.status == 429]
+    if throttled and isinstance(outcome, Failure):
+        # A throttled login says nothing about the rule under test: no verdict, and the way out.
+        retry = throttled[-1].response_headers.get("retry-after")
+        outcome = Skip(
+            f"the server throttled the requests (429{f', Retry-After {retry}' if retry else ''}): run again "
+            "after the throttle window, with a dedicated test account, or with --level quick"
+        )
+        message = outcome.message
     status = verdict(check, outcome, state.config)
     failure = outcome if isinstance(outcome, Failure) else None
     evidence = tuple(ctx.exchanges[-6:]) if status is not Status.PASS else ()

@@ -195,3 +195,18 @@ def test_a_server_that_revokes_the_token_mid_run_marks_later_results(reference: 
     assert by_id["B-001"].low_confidence
     assert by_id["BASE-003"].status is Status.INFO
     assert "signatures" in by_id["BASE-003"].message
+
+
+def test_a_throttled_check_is_skipped_with_the_way_out_not_failed(reference: FastAPI) -> None:
+    def throttle(answer: Answer) -> None:
+        if answer.status == 400:
+            answer.set_json({"error": "slow_down"}, status=429)
+            answer.set_header("retry-after", "60")
+
+    from conformance.registry import REGISTRY, all_checks
+
+    all_checks()
+    results = run_synthetic(rewrite(reference, on("POST", "/token", throttle)), [REGISTRY["TOKEN-006"]])
+    [result] = [r for r in results if r.id == "TOKEN-006"]
+    assert result.status is Status.SKIP
+    assert "throttled" in result.message and "Retry-After 60" in result.message
