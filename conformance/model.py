@@ -64,6 +64,7 @@ class Failure(CheckOutcome):
         hint: str | None = None,
         level: Level | None = None,
         dialect: bool | None = None,
+        security: bool = False,
     ) -> None:
         super().__init__(message)
         self.expected = expected
@@ -72,7 +73,10 @@ class Failure(CheckOutcome):
         self.level = level
         # True: the FastAPI dialect, relaxed to warn in the fastapi profile; False: never relaxed (a
         # security failure inside a dialect check); None: as the check says.
-        self.dialect = dialect
+        self.dialect = False if security else dialect
+        # A security failure (something was ACCEPTED that must not be) is never relaxed by the profile
+        # and never excused by throttling seen elsewhere in the check.
+        self.security = security
 
 
 class Skip(CheckOutcome):
@@ -81,6 +85,15 @@ class Skip(CheckOutcome):
 
 class Info(CheckOutcome):
     """An observation worth reporting that breaks no rule."""
+
+
+def throttled(retry_after: str | None) -> Skip:
+    """The outcome of a check whose requests were throttled (429): no verdict, and the way out."""
+    wait = f", Retry-After {retry_after}" if retry_after else ""
+    return Skip(
+        f"the server throttled the requests (429{wait}): run again after the throttle window, with a dedicated "
+        "test account, or with --level quick"
+    )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from .client import Client, Redactor, TransportError
 from .config import RunConfig
 from .context import Context, RunState
 from .errors import BaselineLoginError, TargetUnreachableError
-from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status
+from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status, throttled
 from .registry import GROUP_ORDER, REGISTRY, Check
 
 FINAL_CHECK = "BASE-003"
@@ -71,17 +71,14 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
             actual=f"HTTP {first.status}",
             hint=SERVER_ERROR_HINT,
             level=Level.MUST,
-            dialect=False,
+            security=True,  # never relaxed by the profile, never excused by throttling
         )
         message = outcome.message + (f"; besides: {message}" if message else "")
-    throttled = [e for e in ctx.exchanges if e.status == 429]
-    if throttled and isinstance(outcome, Failure):
-        # A throttled login says nothing about the rule under test: no verdict, and the way out.
-        retry = throttled[-1].response_headers.get("retry-after")
-        outcome = Skip(
-            f"the server throttled the requests (429{f', Retry-After {retry}' if retry else ''}): run again "
-            "after the throttle window, with a dedicated test account, or with --level quick"
-        )
+    throttled_answers = [e for e in ctx.exchanges if e.status == 429]
+    if throttled_answers and isinstance(outcome, Failure) and not outcome.security:
+        # A throttled request says nothing about the rule under test: no verdict, and the way out.
+        # (Security failures, e.g. a token granted for a wrong password, stand whatever else happened.)
+        outcome = throttled(throttled_answers[-1].response_headers.get("retry-after"))
         message = outcome.message
     status = verdict(check, outcome, state.config)
     failure = outcome if isinstance(outcome, Failure) else None
@@ -113,6 +110,13 @@ def baseline_login(state: RunState) -> None:
     if login.token is not None:
         return
     response = login.response
+    if response.status == 429:
+        retry = response.header("retry-after")
+        raise BaselineLoginError(
+            f"{state.config.base_url}{state.config.paths.token} is throttling logins for "
+            f"{state.config.primary.username!r} (429{f', Retry-After {retry} s' if retry else ''}): wait, or run "
+            "with a dedicated test account"
+        )
     body = login.body
     error = body.get("error") if isinstance(body, dict) else None
     if (response.status == 400 and error == "invalid_grant") or response.status == 401:

@@ -18,6 +18,7 @@ from .settings import Settings
 from .signing_keys import load_key_set
 from .state import AppState
 from .store import UserStore
+from .throttle import LoginThrottle
 
 DOCS_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
 
@@ -33,6 +34,9 @@ def build_state(settings: Settings) -> AppState:
         store=UserStore(settings.database),
         passwords=Passwords(settings.hash_profile, settings.max_concurrent_hashes),
         tokens=Tokens(settings, key_set),
+        throttle=LoginThrottle(
+            settings.login_max_failures, settings.login_max_failures_per_client, settings.login_window
+        ),
         key_set=key_set,
     )
 

@@ -15,17 +15,20 @@ BearerErrorCode = Literal["invalid_request", "invalid_token"]
 class TokenEndpointError(Exception):
     """Raised inside the token endpoint; becomes a 400 (or ``status``) RFC 6749 §5.2 answer."""
 
-    def __init__(self, error: TokenErrorCode, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: TokenErrorCode, description: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.headers = headers or {}
 
     def response(self) -> JSONResponse:
         return JSONResponse(
             {"error": self.error, "error_description": self.description},
             status_code=self.status,
-            headers=TOKEN_CACHE_HEADERS,
+            headers={**TOKEN_CACHE_HEADERS, **self.headers},
         )
 
 

@@ -34,6 +34,9 @@ class Settings:
     hash_profile: HashProfile = "default"
     max_concurrent_hashes: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_body_bytes: int = 16_384
+    login_max_failures: int = 10  # failed logins per username within the window before 429 (0: off)
+    login_max_failures_per_client: int = 100  # the same per client address
+    login_window: int = 300  # seconds
     private_key_file: Path | None = None  # RS256 / ES256 / EdDSA: the PEM private key that signs
     verify_key_files: tuple[Path, ...] = ()  # earlier keys that still verify (rotation)
 
@@ -88,6 +91,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         hash_profile=profile,  # type: ignore[arg-type]
         max_concurrent_hashes=_int(env, "MAX_CONCURRENT_HASHES", defaults.max_concurrent_hashes, 1, 256),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes, 1024, 1_048_576),
+        login_max_failures=_int(env, "LOGIN_MAX_FAILURES", defaults.login_max_failures, 0, 100_000),
+        login_max_failures_per_client=_int(
+            env, "LOGIN_MAX_FAILURES_PER_CLIENT", defaults.login_max_failures_per_client, 0, 1_000_000
+        ),
+        login_window=_int(env, "LOGIN_WINDOW", defaults.login_window, 1, 86_400),
         private_key_file=Path(env[PREFIX + "PRIVATE_KEY_FILE"]) if env.get(PREFIX + "PRIVATE_KEY_FILE") else None,
         verify_key_files=tuple(Path(p.strip()) for p in _str(env, "VERIFY_KEY_FILES", "").split(",") if p.strip()),
     )

@@ -8,6 +8,7 @@ from .security import Passwords, Tokens
 from .settings import Settings
 from .signing_keys import KeySet
 from .store import UserStore
+from .throttle import LoginThrottle
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class AppState:
     store: UserStore
     passwords: Passwords
     tokens: Tokens
+    throttle: LoginThrottle
     key_set: KeySet | None = None  # the asymmetric keys, published at /.well-known/jwks.json
 
     def close(self) -> None:

@@ -36,6 +36,8 @@ def settings(tmp_path: Path) -> Settings:
         database=tmp_path / "users.db",
         hash_profile="fast",
         max_concurrent_hashes=2,
+        login_max_failures=0,  # throttling off: the tests make many failed logins (test_throttle.py turns it on)
+        login_max_failures_per_client=0,
     )
 
 

@@ -44,7 +44,7 @@ def expect_refused(
             actual=describe(response),
             hint=hint,
             level=Level.MUST,
-            dialect=False,
+            security=True,
         )
     if response.status not in allowed and 400 <= response.status < 500:
         raise Failure(

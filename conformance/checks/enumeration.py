@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..client import Response, TransportError
 from ..context import Context, Login
-from ..model import Failure, Info, Level, Skip
+from ..model import Failure, Info, Level, Skip, throttled
 from ..registry import check
 from ..stats import mann_whitney
 from ._expect import describe, is_success, oauth_error_code
@@ -129,6 +129,9 @@ def failed_logins_take_the_same_time(ctx: Context) -> str | None:
     ctx.exchanges[:] = ctx.exchanges[-2:]  # evidence: one of each, not 60 logins
     if any(is_success(r) for r in unknown + known):
         raise Skip("a wrong credential was accepted (see TOKEN-006/007); timing was not judged")
+    limited = [r for r in unknown + known if r.status == 429]
+    if limited:
+        raise throttled(limited[-1].header("retry-after"))
     result = mann_whitney([r.elapsed_s for r in unknown], [r.elapsed_s for r in known])
     figures = (
         f"median unknown user {result.median_a * 1000:.1f} ms vs wrong password {result.median_b * 1000:.1f} ms "

@@ -46,7 +46,7 @@ def altered_payload_is_rejected(ctx: Context) -> str | None:
             expected="401: the signature no longer matches",
             actual=describe(response),
             hint=HINT,
-            dialect=False,
+            security=True,
         )
     expect_refused(response, what="a token with an altered payload", hint=HINT)
     return None
@@ -195,7 +195,7 @@ def published_secrets_do_not_sign_accepted_tokens(ctx: Context) -> str | None:
                 expected="401 for every guess",
                 actual=describe(response),
                 hint="Pin the algorithm, and never accept HMAC tokens on a public-key server.",
-                dialect=False,
+                security=True,
             )
         ctx.exchanges[:] = ctx.exchanges[-2:]  # keep the evidence small
     return f"{len(candidates)} guesses refused"

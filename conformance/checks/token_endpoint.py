@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 from ..client import Response, TransportError
 from ..context import Context
 from ..forge import parse
-from ..model import Failure, Info, Level, Skip
+from ..model import Failure, Info, Level, Skip, throttled
 from ..registry import check
 from ._expect import describe, is_success, oauth_error_code
 
@@ -48,7 +48,7 @@ def _expect_error(response: Response, codes: tuple[str, ...], *, what: str, hint
             actual=describe(response),
             hint=hint,
             level=Level.MUST,
-            dialect=False,  # issuing a token for a bad request is never the dialect
+            security=True,  # issuing a token for a bad request is never the dialect
         )
     code = oauth_error_code(response)
     if response.status == 400 and code in codes:
@@ -73,6 +73,13 @@ def _needs_token(ctx: Context) -> Response:
     if ctx.state.token("primary") is None:
         raise Skip("the baseline login gave no token (see TOKEN-001)")
     return response
+
+
+def _decided_unless_throttled(*responses: Response) -> None:
+    """A 429 refusal gives no token, but says nothing about the rule: no PASS on it (Skip, with the way out)."""
+    answers = [r for r in responses if r.status == 429]
+    if answers:
+        raise throttled(answers[-1].header("retry-after"))
 
 
 def _wrong_password() -> str:
@@ -411,6 +418,7 @@ def credentials_in_the_uri_are_not_processed(ctx: Context) -> str | None:
             actual=describe(response),
             hint="Read token request parameters from the form body only (RFC 6749 §4.3.2).",
         )
+    _decided_unless_throttled(empty, response)
     return None
 
 
@@ -455,6 +463,7 @@ def malformed_forms_get_4xx(ctx: Context) -> str | None:
                 actual=describe(response),
                 hint="Validate the form encoding and answer 400 invalid_request.",
             )
+        _decided_unless_throttled(response)
     big = b"grant_type=password&username=" + user + b"&password=" + b"p" * OVERSIZED_BODY_BYTES
     try:
         response = ctx.post_token(content=big, headers={"Content-Type": FORM})
@@ -468,6 +477,7 @@ def malformed_forms_get_4xx(ctx: Context) -> str | None:
                 actual=describe(response),
                 hint="Limit the request body size and answer 413.",
             )
+        _decided_unless_throttled(response)
         notes.append(f"10 MB body: {response.status}")
     return "; ".join(notes)
 
@@ -490,6 +500,7 @@ def password_is_verified_exactly(ctx: Context) -> str | None:
                 actual=describe(response),
                 hint="Compare passwords exactly: no case folding, no truncation (bcrypt reads only 72 bytes).",
             )
+        _decided_unless_throttled(response)  # the variants left would be throttled too
     note = "" if len(password.encode()) >= 72 else "; the 72-byte variant needs a password of 72+ bytes"
     return f"{len(variants)} near-miss passwords refused{note}"
 

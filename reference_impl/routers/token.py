@@ -64,7 +64,7 @@ def parse_form(body: bytes) -> dict[str, str]:
     return form
 
 
-async def _authenticate(state: AppState, form: dict[str, str]) -> UserInDB:
+async def _authenticate(state: AppState, form: dict[str, str], client: str) -> UserInDB:
     missing = [name for name in _REQUIRED if name not in form]
     if "grant_type" not in missing and form["grant_type"] != "password":
         raise TokenEndpointError("unsupported_grant_type", "Only grant_type=password is supported")
@@ -73,14 +73,26 @@ async def _authenticate(state: AppState, form: dict[str, str]) -> UserInDB:
     if form.get("scope", "").strip():
         raise TokenEndpointError("invalid_scope", "This server grants no scopes")
     username, password = form["username"], form["password"]
+    retry_after = state.throttle.retry_after(username, client)
+    if retry_after:
+        # Checked before the password, so the answer says nothing about it.
+        raise TokenEndpointError(
+            "invalid_request",
+            f"Too many failed logins: retry after {retry_after} seconds",
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+        )
     if len(username) > MAX_USERNAME_CHARS or len(password.encode()) > MAX_PASSWORD_BYTES:
         # Too long to be genuine: the same answer (and one hash) as any wrong credential.
         await state.passwords.verify(password[:MAX_PASSWORD_BYTES], None)
+        state.throttle.failed(username, client)
         raise TokenEndpointError("invalid_grant", INVALID_GRANT)
     user = state.store.get(username)
     result = await state.passwords.verify(password, None if user is None else user.hashed_password)
     if user is None or not result.valid or user.disabled:
+        state.throttle.failed(username, client)
         raise TokenEndpointError("invalid_grant", INVALID_GRANT)
+    state.throttle.succeeded(username)
     if result.new_hash is not None:  # a legacy bcrypt hash, or outdated parameters: upgrade it
         state.store.update_hash(user.username, user.hashed_password, result.new_hash)
     return user
@@ -92,7 +104,7 @@ async def login_for_access_token(request: Request) -> JSONResponse:
     try:
         _check_content_type(request.headers.get("content-type"))
         form = parse_form(await _read_body(request, state.settings.max_body_bytes))
-        user = await _authenticate(state, form)
+        user = await _authenticate(state, form, request.client.host if request.client else "")
     except TokenEndpointError as exc:
         return exc.response()
     issued = state.tokens.issue(user.username)

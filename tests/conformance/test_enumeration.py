@@ -295,3 +295,17 @@ def test_mann_whitney_matches_the_textbook_values() -> None:
     assert mann_whitney([5.0] * 10, [5.0] * 10).p_value == 1.0
     with pytest.raises(ValueError, match="both samples"):
         mann_whitney([], [1.0])
+
+
+def test_enum_002_skips_when_the_samples_are_throttled(reference: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .test_token_endpoint import form_rewrite
+
+    monkeypatch.setattr(enumeration, "TIMING_SAMPLES", 10)
+
+    def throttle_bob(form: dict[str, list[str]], raw: bytes, scope: dict[str, Any], answer: Answer) -> None:
+        if answer.status == 400 and form.get("username") == ["bob"]:
+            answer.set_json({"error": "invalid_request"}, status=429)
+
+    results = run_checks(form_rewrite(reference, throttle_bob), ["ENUM-002"])
+    assert results["ENUM-002"].status is Status.SKIP, explain(results)
+    assert "throttled" in results["ENUM-002"].message and "429" in results["ENUM-002"].message

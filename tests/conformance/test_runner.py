@@ -210,3 +210,25 @@ def test_a_throttled_check_is_skipped_with_the_way_out_not_failed(reference: Fas
     [result] = [r for r in results if r.id == "TOKEN-006"]
     assert result.status is Status.SKIP
     assert "throttled" in result.message and "Retry-After 60" in result.message
+
+
+def test_a_throttled_baseline_login_stops_the_run_with_the_way_out(reference: FastAPI) -> None:
+    def throttle(answer: Answer) -> None:
+        answer.set_json({"error": "invalid_request"}, status=429)
+        answer.set_header("retry-after", "120")
+
+    with pytest.raises(BaselineLoginError, match="throttling logins for 'bob' .*Retry-After 120 s"):
+        run_synthetic(rewrite(reference, on("POST", "/token", throttle)), [])
+
+
+def test_a_security_failure_stands_even_when_other_requests_were_throttled(reference: FastAPI) -> None:
+    def grant_then_throttle(ctx: Context) -> None:
+        ctx.post_token({"grant_type": "password", "username": "x", "password": "y"})
+        raise Failure("a token was ISSUED for a wrong password", level=Level.MUST, security=True)
+
+    def throttle(answer: Answer) -> None:
+        answer.set_json({"error": "invalid_request"}, status=429)
+
+    app = rewrite(reference, on("POST", "/token", lambda a: throttle(a) if a.status == 400 else None))
+    results = run_synthetic(app, [synthetic("TEST-001", grant_then_throttle)])
+    assert results[0].status is Status.FAIL

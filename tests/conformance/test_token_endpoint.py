@@ -306,3 +306,16 @@ def test_token_017_does_not_blame_a_server_that_answers_401_to_every_bad_request
 
     results = run_checks(form_rewrite(reference, always_401), ["TOKEN-017"], profile=Profile.FASTAPI)
     assert results["TOKEN-017"].status is Status.PASS, explain(results)
+
+
+def test_throttled_refusals_are_skipped_with_the_way_out_never_passed(reference: FastAPI) -> None:
+    def throttle(form: dict[str, list[str]], raw: bytes, scope: dict[str, Any], answer: Answer) -> None:
+        if answer.status == 400:  # every refused request, from the first failed login on
+            answer.set_json({"error": "invalid_request", "error_description": "slow down"}, status=429)
+            answer.set_header("retry-after", "60")
+
+    results = run_checks(form_rewrite(reference, throttle), ["TOKEN"])
+    for refused in ("TOKEN-006", "TOKEN-017", "TOKEN-019", "TOKEN-020"):
+        assert results[refused].status is Status.SKIP, explain(results)
+        assert "429, Retry-After 60" in results[refused].message and "run again" in results[refused].message
+    assert results["TOKEN-001"].status is Status.PASS and results["TOKEN-015"].status is Status.PASS

@@ -172,12 +172,12 @@ def test_a_token_stops_working_when_its_user_is_disabled(client: TestClient, app
 
 
 def test_a_token_is_refused_after_its_exp(make_app: Any, contract_validator: Any) -> None:
-    app = make_app(access_token_ttl=1, leeway=0)
+    app = make_app(access_token_ttl=2, leeway=0)  # whole seconds: exp is at least 1 s after the login
     with TestClient(app, base_url="http://127.0.0.1") as client:
         client.event_hooks = {"request": [], "response": [contract_validator.validate_response]}
         token = login(client)
         assert client.get("/users/me", headers=bearer(token)).status_code == 200
-        time.sleep(2.1)
+        time.sleep(3.1)
         response = client.get("/users/me", headers=bearer(token))
         assert_challenge(response, error="invalid_token")
         assert "expired" in response.json()["detail"]
