@@ -138,6 +138,12 @@ def cli() -> None:
 @click.option("--profile", type=click.Choice(["rfc", "fastapi"]), help="rfc (default) or fastapi (tutorial dialect).")
 @click.option("--strict", is_flag=True, default=None, help="Turn warnings into failures.")
 @click.option(
+    "--allow-destructive",
+    is_flag=True,
+    default=None,
+    help="Run the checks that lock an account (RATE-*; they use users.throwaway from the config file).",
+)
+@click.option(
     "--level",
     type=click.Choice(["quick", "standard", "thorough"]),
     help="How much work the run may cost the server (default standard; see `list`).",

@@ -50,6 +50,8 @@ class RunConfig:
     primary: Credentials
     second: Credentials | None = None
     disabled: Credentials | None = None
+    throwaway: Credentials | None = None  # an account the RATE checks may lock (with allow_destructive)
+    allow_destructive: bool = False
     profile: Profile = Profile.RFC
     strict: bool = False
     level: str = "standard"
@@ -71,6 +73,8 @@ class RunConfig:
             found[self.second.password] = "${SECOND_PASSWORD}"
         if self.disabled:
             found[self.disabled.password] = "${DISABLED_PASSWORD}"
+        if self.throwaway:
+            found[self.throwaway.password] = "${THROWAWAY_PASSWORD}"
         if self.keys.hs_secret:
             found[self.keys.hs_secret] = "${HS_SECRET}"
         return found
@@ -80,6 +84,7 @@ _FILE_KEYS: dict[str, Any] = {
     "base_url": None,
     "profile": None,
     "strict": None,
+    "allow_destructive": None,
     "level": None,
     "select": None,
     "skip": None,
@@ -90,6 +95,7 @@ _FILE_KEYS: dict[str, Any] = {
         "primary": {"username": None, "password": None},
         "second": {"username": None, "password": None},
         "disabled": {"username": None, "password": None},
+        "throwaway": {"username": None, "password": None},
     },
     "keys": {"hs_secret": None, "jwks_url": None, "private_key_file": None},
 }
@@ -233,6 +239,8 @@ def build_config(
         primary=Credentials(str(username), str(password)),
         second=_credentials(users.get("second"), "second"),
         disabled=_credentials(users.get("disabled"), "disabled"),
+        throwaway=_credentials(users.get("throwaway"), "throwaway"),
+        allow_destructive=bool(flags.get("allow_destructive") or file.get("allow_destructive", False)),
         profile=profile,
         strict=bool(flags.get("strict") or file.get("strict", False)),
         level=str(level),

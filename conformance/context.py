@@ -42,9 +42,16 @@ class RunState:
         self.jwks_lock = threading.Lock()  # one discovery per run (see checks/_jwks.py)
         self.jwks: tuple[str, dict[str, Any]] | None = None
         self.jwks_searched = False
+        self.brute_force_lock = threading.Lock()  # one brute-force probe per run (see checks/rate.py)
+        self.brute_force: Any = None
 
     def credentials(self, role: str) -> Credentials | None:
-        return {"primary": self.config.primary, "second": self.config.second, "disabled": self.config.disabled}[role]
+        return {
+            "primary": self.config.primary,
+            "second": self.config.second,
+            "disabled": self.config.disabled,
+            "throwaway": self.config.throwaway,
+        }[role]
 
     def remember_token(self, role: str, token: str) -> None:
         with self._lock:

@@ -55,6 +55,7 @@ GROUP_ORDER = (
     "bearer",
     "protected",
     "enumeration",
+    "rate",
 )
 
 

@@ -69,7 +69,7 @@ def test_defaults_without_a_file() -> None:
             "base_url: http://x\nusers: {primary: {username: a, password: b}}\nbogus: 1\n",
             {},
             {},
-            "unknown key 'bogus'.*valid keys: base_url",
+            "unknown key 'bogus'.*valid keys: allow_destructive, base_url",
         ),
         ("users: {primary: {username: a, pasword: b}}\n", {}, {}, "unknown key users.primary.'pasword'.*password"),
         ("users: {primary: {username: a, password: '${NOPE}'}}\n", {}, {}, r"\$\{NOPE\}.*not set"),
@@ -120,3 +120,12 @@ def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
     for secret in ("alice-pw", "carol-pw", "plain", "s" * 40):
         assert secret not in text
     assert set(config.secrets.values()) == {"${PASSWORD}", "${SECOND_PASSWORD}", "${DISABLED_PASSWORD}", "${HS_SECRET}"}
+
+
+def test_the_throwaway_account_and_the_destructive_switch(tmp_path: Path) -> None:
+    text = FILE.replace("keys:", "allow_destructive: true\nkeys:").replace(
+        "  disabled:", '  throwaway: {username: eve, password: "${EVE_PASSWORD}"}\n  disabled:'
+    )
+    config = build_config({}, {**ENV, "EVE_PASSWORD": "eve-pw"}, write(tmp_path, text))
+    assert config.allow_destructive and config.throwaway == Credentials("eve", "eve-pw")
+    assert config.secrets["eve-pw"] == "${THROWAWAY_PASSWORD}"

@@ -73,6 +73,7 @@ BLACK_BOX_CATALOG = (
     | _ids("BEARER", range(1, 15))
     | _ids("PROT", [1, 2, 3, 5, 6, 7, 8])
     | _ids("ENUM", [1, 2, 3])
+    | _ids("RATE", [1, 2])
     | _ids("TLS", range(1, 4))
 )
 
