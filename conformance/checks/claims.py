@@ -229,3 +229,39 @@ def wrong_audience_is_rejected(ctx: Context) -> str | None:
     minter.refused("a token for another audience", aud="another-api")
     minter.refused("a token whose aud array lacks this API", aud=["another-api", "yet-another"])
     return None
+
+
+OTHER_TOKEN_TYPES = ("rt+jwt", "id+jwt", "JWT")
+
+
+@check(
+    "JWT-CLM-012",
+    level=Level.SHOULD,
+    spec=["RFC 8725 §3.11", "RFC 8725 §3.12", "RFC 9068 §4"],
+    needs=[Need.SIGNING_KEY],
+)
+def other_token_types_are_not_access_tokens(ctx: Context) -> str | None:
+    """A validly signed JWT of another type (refresh, ID token) is not accepted as an access token."""
+    # RFC 9068 §4: resource servers "MUST verify that the "typ" header value is "at+jwt" or
+    # "application/at+jwt" and reject tokens carrying any other type value".
+    minter = Minter(ctx)
+    issued = str(minter.header.get("typ", "")).lower()
+    tried = []
+    for typ in OTHER_TOKEN_TYPES:
+        if typ.lower() == issued:
+            continue  # the type this server issues its own access tokens with
+        forged_header = {**minter.header, "typ": typ}
+        saved, minter.header = minter.header, forged_header
+        try:
+            response = ctx.accepted(minter.mint())
+        finally:
+            minter.header = saved
+        tried.append(typ)
+        if is_success(response):
+            raise Failure(
+                f'a validly signed token with typ "{typ}" was accepted as an access token',
+                expected='401: only the access-token type (e.g. "at+jwt") is accepted',
+                actual=describe(response),
+                hint="Type access tokens (typ at+jwt, RFC 9068) and check the type when verifying.",
+            )
+    return f"refused typ {', '.join(tried)}"

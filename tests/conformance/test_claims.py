@@ -19,7 +19,7 @@ from .harness import Status, explain, run_checks
 from .token_twins import twin
 from .tutorial_app import tutorial_app
 
-IDS = [f"JWT-CLM-{n:03d}" for n in range(1, 12)]
+IDS = [f"JWT-CLM-{n:03d}" for n in range(1, 13)]
 Defect = Callable[[Tokens, str], dict[str, Any] | None]
 
 
@@ -130,6 +130,7 @@ TWINS: dict[str, tuple[str, Defect, Status]] = {
     "future-iat-accepted": ("JWT-CLM-009", ignores_iat, Status.INFO),
     "iss-not-checked": ("JWT-CLM-010", ignores_iss, Status.FAIL),
     "aud-not-checked": ("JWT-CLM-011", ignores_aud, Status.FAIL),
+    "typ-not-checked": ("JWT-CLM-012", lambda tokens, token: decode(tokens, token), Status.WARN),
 }
 
 
@@ -146,6 +147,7 @@ def test_the_tutorial_accepts_tokens_without_exp(profile: Profile, verdict: Stat
     key = "tutorial-key-" + "k" * 40
     results = run_checks(tutorial_app(secret_key=key), ["JWT-CLM"], keys=Keys(hs_secret=key), profile=profile)
     assert results["JWT-CLM-004"].status is verdict, explain(results)
+    assert results["JWT-CLM-012"].status is Status.WARN  # the tutorial takes any typ
     for right in ("JWT-CLM-001", "JWT-CLM-002", "JWT-CLM-003", "JWT-CLM-006", "JWT-CLM-007"):
         assert results[right].status is Status.PASS, explain(results)
     assert results["JWT-CLM-010"].status is Status.SKIP  # the tutorial issues no iss

@@ -62,7 +62,7 @@ def _ids(prefix: str, numbers: Iterable[int]) -> set[str]:
     return {f"{prefix}-{n:03d}" for n in numbers}
 
 
-KEY_ASSISTED = _ids("JWT-CLM", range(1, 12)) | _ids("JWT-JWKS", range(1, 4)) | {"JWT-ALG-007"}
+KEY_ASSISTED = _ids("JWT-CLM", range(1, 13)) | _ids("JWT-JWKS", range(1, 4)) | {"JWT-ALG-007"}
 BLACK_BOX_CATALOG = (
     _ids("BASE", range(1, 4))
     | _ids("TOKEN", [*range(1, 21), 23])
