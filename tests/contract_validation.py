@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 import httpx2 as httpx
-import jsonschema
 
+from conformance.contract import resolve, schema_errors
 from reference_impl.contract import load_contract
 
 _PATH_PARAM = re.compile(r"\{[^}/]+\}")
@@ -23,12 +23,8 @@ class ContractValidator:
         self.document = document if document is not None else load_contract()
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
-        while "$ref" in node:
-            target: Any = self.document
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            node = target
-        return node
+        resolved: dict[str, Any] = resolve(self.document, node)
+        return resolved
 
     def operation(self, method: str, path: str) -> dict[str, Any] | None:
         for template, item in self.document["paths"].items():
@@ -38,11 +34,7 @@ class ContractValidator:
         return None
 
     def _schema_errors(self, schema: dict[str, Any], instance: Any) -> list[str]:
-        # Local "#/components/..." references resolve against the schema root: put components there.
-        validator = jsonschema.Draft202012Validator({**schema, "components": self.document["components"]})
-        return [
-            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(instance)
-        ]
+        return schema_errors(self.document, schema, instance)
 
     def validate(self, method: str, path: str, status: int, headers: httpx.Headers, body: bytes) -> None:
         where = f"{method} {path} -> {status}"
