@@ -7,6 +7,7 @@ from .errors import (
     BaselineLoginError,
     ConfigError,
     ConformanceError,
+    FuzzerError,
     NoChecksSelectedError,
     TargetUnreachableError,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigError",
     "ConformanceError",
     "Credentials",
+    "FuzzerError",
     "Level",
     "NoChecksSelectedError",
     "Paths",

@@ -15,7 +15,7 @@ import click
 
 from .config import PASSWORD_ENV, RunConfig, build_config
 from .contract import load_contract
-from .errors import ConformanceError, NoChecksSelectedError
+from .errors import ConfigError, ConformanceError, NoChecksSelectedError
 from .model import Result, Status, Summary
 from .registry import Check, all_checks, select
 from .reporters import Reporter, RunInfo
@@ -105,18 +105,34 @@ _path = click.Path(dir_okay=False, path_type=Path)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def report_options(command: F) -> F:
-    """The report flags shared by ``run`` and ``demo``."""
-    for option in reversed(
-        (
-            click.option("--json-report", type=_path, help="Write the JSON report here."),
-            click.option("--junit-report", type=_path, help="Write a JUnit XML report here."),
-            click.option("--markdown-report", type=_path, help="Write a Markdown report here."),
-            click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running."),
-        )
-    ):
-        command = option(command)
-    return command
+def _stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+# The report flags shared by ``run`` and ``demo``.
+report_options = _stacked(
+    click.option("--json-report", type=_path, help="Write the JSON report here."),
+    click.option("--junit-report", type=_path, help="Write a JUnit XML report here."),
+    click.option("--markdown-report", type=_path, help="Write a Markdown report here."),
+    click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running."),
+)
+# The target flags shared by ``run`` and ``fuzz``.
+target_options = _stacked(
+    click.option("--base-url", help="The target, e.g. http://127.0.0.1:8000."),
+    click.option("--username", help="A valid account on the target."),
+    click.option("--password", help=f"Its password (better: the {PASSWORD_ENV} environment variable)."),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="YAML config file (flags override it).",
+    ),
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,15 +142,7 @@ def cli() -> None:
 
 
 @cli.command("run")
-@click.option("--base-url", help="The target, e.g. http://127.0.0.1:8000.")
-@click.option("--username", help="A valid account on the target.")
-@click.option("--password", help=f"Its password (better: the {PASSWORD_ENV} environment variable).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML config file (flags override it).",
-)
+@target_options
 @click.option("--profile", type=click.Choice(["rfc", "fastapi"]), help="rfc (default) or fastapi (tutorial dialect).")
 @click.option("--strict", is_flag=True, default=None, help="Turn warnings into failures.")
 @click.option(
@@ -242,6 +250,54 @@ def demo_command(
         _fail_usage(exc)
         return
     sys.exit(exit_code(summary))
+
+
+@cli.command("fuzz")
+@target_options
+@click.option(
+    "--contract",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="OpenAPI contract to fuzz against (default: the kit's openapi.yaml).",
+)
+@click.option("--token-path", help="Token endpoint path (default /token).")
+@click.option(
+    "--max-examples",
+    type=click.IntRange(1, 100_000),
+    help="Generated examples per operation in the fuzzing phase (default 100).",
+)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Repeat a run: the seed it printed.")
+@click.option("--max-time", type=click.FloatRange(1, 86_400), help="Stop after this many seconds.")
+@click.option("--workers", type=click.IntRange(1, 16), help="Concurrent requests (default 1).")
+@click.option("--timeout", type=float, help="Per-request timeout in seconds (default 10).")
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write fuzz-report.json, fuzz-report.md and fuzz-junit.xml here.",
+)
+def fuzz_command(config_file: Path | None, report_dir: Path | None, **flags: Any) -> None:
+    """Fuzz the target with schemathesis against the contract, with real tokens from the password flow."""
+    from .fuzzing import FuzzFinished, build_fuzz_config, run_fuzz
+    from .fuzzing.reporters import ConsoleFuzzReporter, FuzzReporter, ReportDirReporter
+
+    try:
+        config = build_fuzz_config({**flags, "report_dir": report_dir}, config_file=config_file)
+        reporters: list[FuzzReporter] = [ConsoleFuzzReporter(tool_version=tool_version())]
+        if report_dir is not None:
+            try:
+                report_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create --report-dir {report_dir}: {exc.strerror or exc}") from None
+            reporters.append(ReportDirReporter(report_dir, tool_version()))
+        failed = False
+        for event in run_fuzz(config):
+            for reporter in reporters:
+                reporter.handle(event)
+            if isinstance(event, FuzzFinished):
+                failed = event.summary.failed
+    except ConformanceError as exc:
+        _fail_usage(exc)
+        return
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 def main() -> None:

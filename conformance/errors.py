@@ -4,7 +4,8 @@
     ├── ConfigError              the flags or the config file are invalid
     ├── TargetUnreachableError   the base URL does not answer
     ├── BaselineLoginError       the given credentials are rejected: nothing can be checked
-    └── NoChecksSelectedError    --select / --skip left nothing to run
+    ├── NoChecksSelectedError    --select / --skip left nothing to run
+    └── FuzzerError              schemathesis cannot load the contract, or stopped
 
 A failed check is never an exception that reaches the user: it is a ``Result``.
 """
@@ -30,3 +31,7 @@ class BaselineLoginError(ConformanceError):
 
 class NoChecksSelectedError(ConformanceError):
     """Raised when the selection matches no check."""
+
+
+class FuzzerError(ConformanceError):
+    """Raised when schemathesis cannot load the contract or stops the fuzz run before it is done."""

@@ -13,7 +13,8 @@ from typing import Any
 from .client import Client, Redactor, TransportError
 from .config import RunConfig
 from .context import Context, RunState
-from .errors import BaselineLoginError, TargetUnreachableError
+from .errors import TargetUnreachableError
+from .login import rejection_error
 from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status, throttled
 from .registry import GROUP_ORDER, REGISTRY, Check
 
@@ -110,22 +111,12 @@ def baseline_login(state: RunState) -> None:
     if login.token is not None:
         return
     response = login.response
-    if response.status == 429:
-        retry = response.header("retry-after")
-        raise BaselineLoginError(
-            f"{state.config.base_url}{state.config.paths.token} is throttling logins for "
-            f"{state.config.primary.username!r} (429{f', Retry-After {retry} s' if retry else ''}): wait, or run "
-            "with a dedicated test account"
-        )
-    body = login.body
-    error = body.get("error") if isinstance(body, dict) else None
-    if (response.status == 400 and error == "invalid_grant") or response.status == 401:
-        reason = f"400 {error}" if response.status == 400 else "401"
-        raise BaselineLoginError(
-            f"{state.config.base_url}{state.config.paths.token} rejected the credentials of "
-            f"{state.config.primary.username!r} ({reason}): check --username and --password "
-            f"(or users.primary in the config file)"
-        )
+    endpoint = f"{state.config.base_url}{state.config.paths.token}"
+    error = rejection_error(
+        endpoint, state.config.primary.username, response.status, login.body, response.header("retry-after")
+    )
+    if error is not None:
+        raise error
 
 
 def _still_authenticated(state: RunState) -> bool:

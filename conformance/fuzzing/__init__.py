@@ -1,0 +1,20 @@
+"""Fuzzing with schemathesis against the contract, with real tokens from the password flow."""
+
+from __future__ import annotations
+
+from .config import FuzzConfig, build_fuzz_config
+from .engine import run_fuzz
+from .model import Finding, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested
+
+__all__ = [
+    "Finding",
+    "FuzzConfig",
+    "FuzzError",
+    "FuzzEvent",
+    "FuzzFinished",
+    "FuzzStarted",
+    "FuzzSummary",
+    "OperationTested",
+    "build_fuzz_config",
+    "run_fuzz",
+]

@@ -1,0 +1,50 @@
+"""The check the kit adds to schemathesis's own: a secured operation accepts only tokens it issued.
+
+schemathesis's ``ignored_auth`` probes an operation without credentials and with a random one; this
+check judges every fuzzed request that carried a token the server never issued (see
+``generation.py``): a 2xx answer to it means the token was not verified.
+
+schemathesis keeps checks in one registry per process, so the check finds the run it belongs to
+through ``TARGETS``, keyed by the schema object (``None``: the target of the shipped hooks file).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import schemathesis
+from schemathesis.core.failures import Failure
+
+from .generation import FuzzTarget, bearer_value, declares_security
+
+TARGETS: dict[int | None, FuzzTarget] = {}
+
+
+class UnissuedTokenAccepted(Failure):
+    """A secured operation answered 2xx to a bearer token that the server never issued."""
+
+    code: ClassVar[str] = "ST901"
+    kind_title: ClassVar[str] = "Bearer token never issued by the server was accepted"
+
+
+def target_for(schema: Any) -> FuzzTarget | None:
+    return TARGETS.get(id(schema)) or TARGETS.get(None)
+
+
+@schemathesis.check
+def unissued_token_rejected(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A secured operation refuses a bearer token the server never issued (RFC 6750 §3.1 invalid_token)."""
+    target = target_for(case.operation.schema)
+    if target is None or not 200 <= response.status_code < 300 or not declares_security(case.operation):
+        return None
+    token = bearer_value(response.request.headers)
+    if token is None or token not in target.injected:
+        return None
+    raise UnissuedTokenAccepted(
+        operation=case.operation.label,
+        message=(
+            f"The server answered {response.status_code} to a bearer token it never issued "
+            f"({token[:40]}{'...' if len(token) > 40 else ''}). Verify the signature, the algorithm and the "
+            'claims of every token, and answer 401 with WWW-Authenticate: Bearer error="invalid_token".'
+        ),
+    )

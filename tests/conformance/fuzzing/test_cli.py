@@ -1,0 +1,111 @@
+"""``jwt-conformance fuzz``: the console summary, the report directory, exit codes 0, 1 and 2."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from click.testing import CliRunner, Result
+from fastapi import FastAPI
+
+from conformance.cli import cli
+from conformance.config import PASSWORD_ENV
+from conformance.demo import free_port
+
+from ..harness import PRIMARY
+from . import twins
+from .live import serving
+
+
+def fuzz(*args: str, password: str = PRIMARY.password) -> Result:
+    return CliRunner().invoke(cli, ["fuzz", *args], env={PASSWORD_ENV: password}, prog_name="jwt-conformance")
+
+
+def target_args(base_url: str, *more: str) -> list[str]:
+    return ["--base-url", base_url, "--username", PRIMARY.username, "--max-examples", "20", "--seed", "7", *more]
+
+
+def fuzz_report_schema() -> dict[str, Any]:
+    text = resources.files("conformance").joinpath("fuzz-report.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def test_a_clean_run_exits_0_and_writes_three_valid_reports(reference: FastAPI, tmp_path: Path) -> None:
+    with serving(reference) as base_url:
+        result = fuzz(*target_args(base_url, "--report-dir", str(tmp_path / "reports")))
+    assert result.exit_code == 0, result.output
+    assert "passed: 5 operations" in result.output and "repeat this run with --seed 7" in result.output
+    assert "fuzzing     GET /users/me" in result.output  # progress, one line per operation and phase
+    document = json.loads((tmp_path / "reports" / "fuzz-report.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(fuzz_report_schema()).validate(document)
+    assert document["summary"]["passed"] is True and document["options"]["seed"] == 7
+    junit = ET.parse(tmp_path / "reports" / "fuzz-junit.xml").getroot()
+    assert junit.attrib["failures"] == "0" and len(junit.findall("testcase")) == 5
+    assert (tmp_path / "reports" / "fuzz-report.md").read_text(encoding="utf-8").startswith("# Fuzz report")
+
+
+def test_findings_exit_1_grouped_by_operation_with_a_runnable_curl(reference: FastAPI, tmp_path: Path) -> None:
+    with serving(twins.leaks_password_hash(reference)) as base_url:
+        result = fuzz(*target_args(base_url, "--report-dir", str(tmp_path / "reports")))
+    assert result.exit_code == 1, result.output
+    assert "GET /users/me (" in result.output
+    assert "FAIL response_schema_conformance [ST108]" in result.output
+    assert 'repro:   curl -X GET -H "Authorization: Bearer ${ACCESS_TOKEN}"' in result.output
+    reports = tmp_path / "reports"
+    everything = result.output + "".join(p.read_text(encoding="utf-8") for p in reports.iterdir())
+    assert PRIMARY.password not in everything
+    document = json.loads((reports / "fuzz-report.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(fuzz_report_schema()).validate(document)
+    assert {f["check"] for f in document["findings"]} >= {"response_schema_conformance"}
+    junit = ET.parse(reports / "fuzz-junit.xml").getroot()
+    failed = [case.attrib["name"] for case in junit.findall("testcase") if case.find("failure") is not None]
+    assert failed == ["GET /users/me"]
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_wrong_credentials_exit_2_in_one_line(reference: FastAPI) -> None:
+    with serving(reference) as base_url:
+        line = one_line_error(fuzz(*target_args(base_url), password="wrong password"))
+    assert "rejected the credentials of 'bob'" in line
+
+
+def test_an_unreachable_target_exits_2_in_one_line() -> None:
+    line = one_line_error(fuzz(*target_args(f"http://127.0.0.1:{free_port()}")))
+    assert "cannot reach http://127.0.0.1:" in line
+
+
+def test_usage_errors_exit_2_naming_the_fix(tmp_path: Path) -> None:
+    assert "no target: pass --base-url" in one_line_error(fuzz("--username", "bob"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\n", encoding="utf-8")
+    line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--contract", str(broken))))
+    assert "is not an OpenAPI document" in line
+    result = fuzz(*target_args("http://127.0.0.1:9", "--max-examples", "0"))
+    assert result.exit_code == 2 and "--max-examples" in result.output
+
+
+def test_the_config_file_of_run_serves_fuzz_too(reference: FastAPI, tmp_path: Path) -> None:
+    with serving(reference) as base_url:
+        config = tmp_path / "conformance.yaml"
+        config.write_text(
+            f"base_url: {base_url}\nusers:\n  primary: {{username: bob, password: '${{BOB_PASSWORD}}'}}\n",
+            encoding="utf-8",
+        )
+        result = CliRunner().invoke(
+            cli,
+            ["fuzz", "--config", str(config), "--max-examples", "5", "--seed", "1"],
+            env={"BOB_PASSWORD": PRIMARY.password, PASSWORD_ENV: ""},
+        )
+    assert result.exit_code == 0, result.output

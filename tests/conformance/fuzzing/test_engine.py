@@ -1,0 +1,130 @@
+"""``run_fuzz`` against real servers on 127.0.0.1: clean on the reference server, each defect named."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from conformance.config import Credentials, RunConfig
+from conformance.errors import BaselineLoginError, TargetUnreachableError
+from conformance.fuzzing import FuzzConfig, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested, run_fuzz
+
+from ..harness import PRIMARY, Answer, on, rewrite
+from . import twins
+from .live import serving
+
+SEED = 20261201
+EXAMPLES = 25
+
+
+def fuzz(app: Any, credentials: Credentials = PRIMARY, **changes: Any) -> tuple[list[Any], FuzzSummary]:
+    with serving(app) as base_url:
+        config = FuzzConfig(RunConfig(base_url=base_url, primary=credentials), max_examples=EXAMPLES, seed=SEED)
+        for name, value in changes.items():
+            object.__setattr__(config, name, value)
+        events = list(run_fuzz(config))
+    finished = events[-1]
+    assert isinstance(finished, FuzzFinished)
+    return events, finished.summary
+
+
+def problems(summary: FuzzSummary) -> set[tuple[str, str]]:
+    return {(finding.operation, finding.check) for finding in summary.findings}
+
+
+def explain(summary: FuzzSummary) -> str:
+    lines = [f"{f.operation} {f.check}: {f.title} ({f.status}) {f.message[:200]}" for f in summary.findings]
+    return "\n".join(lines + [f"error {e.operation}: {e.message}" for e in summary.errors] + summary.notes)
+
+
+def counting_logins(app: FastAPI, username: str) -> tuple[Any, list[int]]:
+    """``app`` that counts the 200 answers of the token endpoint."""
+    granted: list[int] = []
+
+    def count(answer: Answer) -> None:
+        if answer.status == 200:
+            granted.append(1)
+
+    return rewrite(app, on("POST", "/token", count)), granted
+
+
+def test_the_reference_server_passes_with_real_tokens_and_real_logins(reference: FastAPI) -> None:
+    app, granted = counting_logins(reference, PRIMARY.username)
+    events, summary = fuzz(app)
+    assert not summary.failed, explain(summary)
+    assert summary.logins == 1  # one token served the whole run
+    assert len(granted) > 1  # the fuzzer logged in with the real credentials too, not only random ones
+    tested = {(e.phase, e.operation) for e in events if isinstance(e, OperationTested) and e.cases}
+    assert ("fuzzing", "POST /token") in tested and ("fuzzing", "GET /users/me") in tested
+    assert isinstance(events[0], FuzzStarted) and events[0].seed == SEED
+    assert summary.cases > 100
+
+
+@pytest.mark.parametrize(
+    ("twin", "operation", "check"),
+    [
+        (twins.crashes_on_malformed_token, "GET /users/me", "not_a_server_error"),
+        (twins.leaks_password_hash, "GET /users/me", "response_schema_conformance"),
+        (twins.serves_without_token, "GET /protected-resource", "ignored_auth"),
+        (twins.undocumented_status, "POST /token", "status_code_conformance"),
+        (twins.ignores_signature, "GET /users/me", "unissued_token_rejected"),
+    ],
+    ids=["500-on-malformed-token", "hash-leaked", "no-token-needed", "undocumented-422", "signature-ignored"],
+)
+def test_each_defect_fails_the_run_and_is_named(
+    reference: FastAPI, twin: Callable[[FastAPI], Any], operation: str, check: str
+) -> None:
+    _, summary = fuzz(twin(reference))
+    assert summary.failed
+    assert (operation, check) in problems(summary), explain(summary)
+    finding = next(f for f in summary.findings if (f.operation, f.check) == (operation, check))
+    assert finding.curl.startswith("curl ") and operation.split()[1] in finding.curl
+
+
+def test_findings_carry_placeholders_never_the_password_or_a_token(reference: FastAPI) -> None:
+    _, summary = fuzz(twins.leaks_password_hash(reference))
+    text = repr(summary)
+    assert PRIMARY.password not in text
+    assert "eyJ" not in text.replace("eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0", "")  # only crafted alg-none headers
+    leak = next(f for f in summary.findings if f.check == "response_schema_conformance")
+    assert "${ACCESS_TOKEN}" in leak.curl and "hashed_password" in (leak.message + (leak.response_excerpt or ""))
+
+
+def test_the_same_seed_gives_the_same_findings(reference: FastAPI, make_reference: Any) -> None:
+    _, first = fuzz(twins.crashes_on_malformed_token(reference))
+    _, second = fuzz(twins.crashes_on_malformed_token(make_reference()))
+    assert problems(first) == problems(second) and first.cases == second.cases
+
+
+def test_an_expiring_token_is_fetched_again(make_reference: Any) -> None:
+    app = make_reference(access_token_ttl=2)
+    _, summary = fuzz(app, max_examples=60)
+    assert summary.duration_s > 2.5, "the run must outlive one token for this test to mean anything"
+    assert summary.logins >= 2, explain(summary)
+    assert not summary.failed, explain(summary)
+
+
+def test_refused_credentials_stop_before_fuzzing(reference: FastAPI) -> None:
+    with pytest.raises(BaselineLoginError, match="rejected the credentials of 'bob'"):
+        fuzz(reference, Credentials(PRIMARY.username, "not the password"))
+
+
+def test_an_unreachable_target_stops_naming_it() -> None:
+    from conformance.demo import free_port
+
+    config = FuzzConfig(RunConfig(base_url=f"http://127.0.0.1:{free_port()}", primary=PRIMARY), max_examples=5)
+    with pytest.raises(TargetUnreachableError, match="cannot reach http://127.0.0.1"):
+        list(run_fuzz(config))
+
+
+def test_a_token_endpoint_that_fails_a_proper_login_is_reported_and_fuzzing_goes_on(reference: FastAPI) -> None:
+    def crash(answer: Answer) -> None:
+        if answer.status == 200:
+            answer.status, answer.body = 500, b"boom"
+
+    _, summary = fuzz(rewrite(reference, on("POST", "/token", crash)))
+    assert any("no access_token" in note for note in summary.notes), summary.notes
+    assert ("POST /token", "not_a_server_error") in problems(summary), explain(summary)

@@ -1,0 +1,116 @@
+"""Servers with one defect each, of the kinds fuzzing must name: the reference app behind a wrapper.
+
+- ``crashes_on_malformed_token``: a hand-rolled header parse, unguarded: a three-segment token whose
+  header is not base64 JSON gets a 500 (a token that is not three segments still gets a proper 401);
+- ``leaks_password_hash``: ``/users/me`` returns the stored record, ``hashed_password`` included;
+- ``serves_without_token``: ``/protected-resource`` answers 200 whatever the credentials;
+- ``undocumented_status``: the token endpoint's ``invalid_request`` is FastAPI's 422;
+- ``ignores_signature``: a token with the issued header and claims is accepted under any signature
+  (``jwt.decode(..., options={"verify_signature": False})``), yet an unreadable one is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from fastapi import FastAPI
+
+from ..harness import Answer, ASGIApp, on, rewrite
+
+Scope = dict[str, Any]
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization" and value[:7].lower() == b"bearer ":
+            return str(value[7:].decode("latin-1"))
+    return None
+
+
+async def _send_json(send: Any, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    content = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+async def _send_text(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header_json(token: str) -> Any:
+    segment = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def crashes_on_malformed_token(app: FastAPI) -> ASGIApp:
+    async def wrapper(scope: Scope, receive: Any, send: Any) -> None:
+        token = _bearer(scope) if scope["type"] == "http" else None
+        if token is not None and token.count(".") == 2:
+            try:
+                _header_json(token)
+            except (ValueError, binascii.Error):
+                await _send_text(send, 500, b"Internal Server Error")
+                return
+        await app(scope, receive, send)
+
+    return wrapper
+
+
+def leaks_password_hash(app: FastAPI) -> ASGIApp:
+    def leak(answer: Answer) -> None:
+        if answer.status == 200:
+            record = answer.json()
+            record["hashed_password"] = "$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
+            answer.set_json(record)
+
+    return rewrite(app, on("GET", "/users/me", leak))
+
+
+def serves_without_token(app: FastAPI) -> ASGIApp:
+    async def wrapper(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/protected-resource" and scope["method"] == "GET":
+            body = {"message": "This is a protected resource", "user": {"username": "johndoe"}}
+            await _send_json(send, 200, body, [(b"cache-control", b"private, no-store")])
+            return
+        await app(scope, receive, send)
+
+    return wrapper
+
+
+def undocumented_status(app: FastAPI) -> ASGIApp:
+    def as_422(answer: Answer) -> None:
+        if answer.status == 400 and answer.json().get("error") == "invalid_request":
+            answer.status = 422
+
+    return rewrite(app, on("POST", "/token", as_422))
+
+
+def ignores_signature(app: FastAPI) -> ASGIApp:
+    issued: dict[str, str] = {}  # "header.claims" of each token the server issued -> the token
+
+    def remember(answer: Answer) -> None:
+        if answer.status == 200:
+            token = answer.json()["access_token"]
+            issued[token.rsplit(".", 1)[0]] = token
+
+    inner = rewrite(app, on("POST", "/token", remember))
+
+    async def wrapper(scope: Scope, receive: Any, send: Any) -> None:
+        token = _bearer(scope) if scope["type"] == "http" else None
+        if token is not None and token.count(".") == 2 and token.rsplit(".", 1)[0] in issued:
+            real = issued[token.rsplit(".", 1)[0]]  # the claims are all it reads: any signature will do
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+            scope = {**scope, "headers": [*headers, (b"authorization", b"Bearer " + real.encode())]}
+        await inner(scope, receive, send)
+
+    return wrapper
