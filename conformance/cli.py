@@ -261,6 +261,12 @@ def demo_command(
 )
 @click.option("--token-path", help="Token endpoint path (default /token).")
 @click.option(
+    "--exclude-path",
+    "exclude_paths",
+    multiple=True,
+    help="Leave out the contract's operations on this path (repeatable), e.g. one the target does not have.",
+)
+@click.option(
     "--max-examples",
     type=click.IntRange(1, 100_000),
     help="Generated examples per operation in the fuzzing phase (default 100).",

@@ -11,7 +11,7 @@ from ..config import RunConfig, build_config
 from ..errors import ConfigError
 
 DEFAULT_MAX_EXAMPLES = 100
-FUZZ_FLAGS = ("max_examples", "seed", "max_time", "report_dir", "workers")
+FUZZ_FLAGS = ("max_examples", "seed", "max_time", "report_dir", "workers", "exclude_paths")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class FuzzConfig:
     max_time_s: float | None = None  # stop after this long, reporting what was tested
     report_dir: Path | None = None
     workers: int = 1
+    exclude_paths: tuple[str, ...] = ()  # contract paths left out (the target does not implement them)
 
 
 def _number(value: Any, name: str, low: float, high: float, integer: bool) -> Any:
@@ -47,4 +48,5 @@ def build_fuzz_config(
         max_time_s=_number(flags.get("max_time"), "max_time", 1, 86_400, False),
         report_dir=flags.get("report_dir"),
         workers=_number(flags.get("workers"), "workers", 1, 16, True) or 1,
+        exclude_paths=tuple(flags.get("exclude_paths") or ()),
     )

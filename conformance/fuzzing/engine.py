@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from schemathesis.engine import Status as EngineStatus, StopReason, events, from
 
 from ..client import Client, Redactor
 from ..contract import default_contract_path, load_contract
-from ..errors import FuzzerError
+from ..errors import ConfigError, FuzzerError
 from . import checks as _checks  # registers unissued_token_rejected with schemathesis
 from .auth import BearerAuth
 from .config import FuzzConfig
@@ -70,8 +71,17 @@ class _Collector:
     def __init__(self, redact: Redactor) -> None:
         self.redact = redact
         self.findings: dict[tuple[str, str, str, str], Finding] = {}
+        self.answers: dict[str, Counter[int]] = {}  # statuses seen, by operation
+
+    def missing_operations(self) -> list[tuple[str, int]]:
+        """Operations that answered 404 to every request: the target may not have them at all."""
+        return [(op, seen[404]) for op, seen in self.answers.items() if seen and seen[404] == seen.total()]
 
     def scenario(self, phase: str, recorder: Any) -> int:
+        seen = self.answers.setdefault(recorder.label, Counter())
+        for interaction in recorder.interactions.values():
+            if getattr(interaction, "response", None) is not None:
+                seen[int(interaction.response.status_code)] += 1
         new = 0
         for case_id, nodes in recorder.checks.items():
             for node in nodes:
@@ -134,13 +144,20 @@ def _in_contract_order(findings: Iterable[Finding], operations: Sequence[str]) -
     return sorted(findings, key=lambda f: (rank.get(f.operation, len(rank)), f.check))
 
 
-def load_schema(path: Path, settings: dict[str, Any]) -> Any:
+def load_schema(path: Path, settings: dict[str, Any], exclude_paths: Sequence[str] = ()) -> Any:
     try:
         config = schemathesis.Config.from_dict(settings)
-        return schemathesis.openapi.from_path(str(path), config=config)
+        schema = schemathesis.openapi.from_path(str(path), config=config)
     except Exception as exc:  # schemathesis's loader errors have no common base worth naming
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FuzzerError(f"schemathesis cannot load the contract {path}: {first}") from None
+    known = set(schema.raw_schema.get("paths", {}))
+    unknown = [p for p in exclude_paths if p not in known]
+    if unknown:
+        raise ConfigError(
+            f"--exclude-path {unknown[0]}: the contract {path} has no such path; its paths: {', '.join(sorted(known))}"
+        )
+    return schema.exclude(path=list(exclude_paths)) if exclude_paths else schema
 
 
 def run_fuzz(config: FuzzConfig, *, client: Client | None = None) -> Iterator[FuzzEvent]:
@@ -150,7 +167,7 @@ def run_fuzz(config: FuzzConfig, *, client: Client | None = None) -> Iterator[Fu
     contract_path = target_config.contract or default_contract_path()
     load_contract(contract_path)  # an unreadable contract gets the kit's one-line error
     seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
-    schema = load_schema(contract_path, schemathesis_settings(config, seed))
+    schema = load_schema(contract_path, schemathesis_settings(config, seed), config.exclude_paths)
     redact = Redactor(target_config.secrets)
     owned = client is None
     client = client or Client(target_config.base_url, timeout_s=target_config.timeout_s, redactor=redact)
@@ -171,6 +188,7 @@ def run_fuzz(config: FuzzConfig, *, client: Client | None = None) -> Iterator[Fu
         target = FuzzTarget(target_config.primary, target_config.paths.token)
         schema.auth(refresh_interval=None)(_provider(tokens))
         schema.hooks.register_hook_with_name(flatmap_case_hook(target), "flatmap_case")
+        schema.hooks.register_hook_with_name(_checks.filter_failure_hook(target), "filter_failure")
         _checks.TARGETS[id(schema)] = target
         operations = tuple(result.ok().label for result in schema.get_all_operations() if result.ok() is not None)
         summary.operations = operations
@@ -180,6 +198,12 @@ def run_fuzz(config: FuzzConfig, *, client: Client | None = None) -> Iterator[Fu
         collector = _Collector(redact)
         yield from _drive(schema, collector, summary, redact)
         summary.findings = _in_contract_order(collector.findings.values(), operations)
+        for operation, count in collector.missing_operations():
+            path = operation.split(" ", 1)[-1]
+            summary.notes.append(
+                f"{operation} answered 404 to all {count} requests: if the target does not implement it, leave it "
+                f"out with --exclude-path {path}, or fuzz against your own contract with --contract"
+            )
     finally:
         _checks.TARGETS.pop(id(schema), None)
         if owned:

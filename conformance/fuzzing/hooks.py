@@ -42,6 +42,7 @@ CREDENTIALS = _credentials()
 TARGET = FuzzTarget(CREDENTIALS, os.environ.get(TOKEN_PATH_ENV) or "/token")
 checks.TARGETS[None] = TARGET
 schemathesis.hook("flatmap_case")(flatmap_case_hook(TARGET))
+schemathesis.hook("filter_failure")(checks.filter_failure_hook(TARGET))
 
 
 class EnvironmentPasswordFlow(BearerAuth):

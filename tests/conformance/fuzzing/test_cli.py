@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import secrets
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from click.testing import CliRunner, Result
 from fastapi import FastAPI
 
@@ -16,9 +20,12 @@ from conformance.cli import cli
 from conformance.config import PASSWORD_ENV
 from conformance.demo import free_port
 
+from ...server_process import Server, server_env
 from ..harness import PRIMARY
 from . import twins
 from .live import serving
+
+JWT_CONFORMANCE = Path(sys.executable).parent / "jwt-conformance"
 
 
 def fuzz(*args: str, password: str = PRIMARY.password) -> Result:
@@ -92,6 +99,8 @@ def test_usage_errors_exit_2_naming_the_fix(tmp_path: Path) -> None:
     broken.write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\n", encoding="utf-8")
     line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--contract", str(broken))))
     assert "is not an OpenAPI document" in line
+    line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--exclude-path", "/nowhere")))
+    assert "--exclude-path /nowhere: the contract" in line and "/users/me" in line
     result = fuzz(*target_args("http://127.0.0.1:9", "--max-examples", "0"))
     assert result.exit_code == 2 and "--max-examples" in result.output
 
@@ -109,3 +118,20 @@ def test_the_config_file_of_run_serves_fuzz_too(reference: FastAPI, tmp_path: Pa
             env={"BOB_PASSWORD": PRIMARY.password, PASSWORD_ENV: ""},
         )
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.e2e
+def test_the_installed_command_fuzzes_a_real_reference_server_with_its_throttle_on(tmp_path: Path) -> None:
+    server = Server(server_env(tmp_path / "users.db", secrets.token_urlsafe(48)), ("--demo-users",), tmp_path / "log")
+    try:
+        server.wait_ready()
+        env = {"PATH": str(Path(sys.executable).parent), PASSWORD_ENV: "secret", "HOME": str(Path.home())}
+        command = [str(JWT_CONFORMANCE), "fuzz", "--base-url", server.base_url, "--username", "johndoe"]
+        command += ["--max-examples", "60", "--seed", "3", "--report-dir", str(tmp_path / "reports")]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == "" and "passed: 5 operations" in result.stdout
+    reports = "".join(path.read_text(encoding="utf-8") for path in (tmp_path / "reports").iterdir())
+    assert "secret" not in result.stdout + reports

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from conformance.errors import BaselineLoginError, TargetUnreachableError
 from conformance.fuzzing import FuzzConfig, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested, run_fuzz
 
 from ..harness import PRIMARY, Answer, on, rewrite
+from ..tutorial_app import tutorial_app
 from . import twins
 from .live import serving
 
@@ -29,6 +32,12 @@ def fuzz(app: Any, credentials: Credentials = PRIMARY, **changes: Any) -> tuple[
     finished = events[-1]
     assert isinstance(finished, FuzzFinished)
     return events, finished.summary
+
+
+@pytest.fixture
+def tutorial() -> FastAPI:
+    """The FastAPI tutorial's server: users bob, carol and the disabled alice, as the harness names them."""
+    return tutorial_app()
 
 
 def problems(summary: FuzzSummary) -> set[tuple[str, str]]:
@@ -128,3 +137,41 @@ def test_a_token_endpoint_that_fails_a_proper_login_is_reported_and_fuzzing_goes
     _, summary = fuzz(rewrite(reference, on("POST", "/token", crash)))
     assert any("no access_token" in note for note in summary.notes), summary.notes
     assert ("POST /token", "not_a_server_error") in problems(summary), explain(summary)
+
+
+def test_a_tutorial_style_server_fails_against_the_kits_contract(tutorial: FastAPI) -> None:
+    _, summary = fuzz(tutorial)
+    found = problems(summary)
+    assert ("POST /token", "status_code_conformance") in found, explain(summary)  # its 401 and 422
+    assert ("GET /users/me", "response_headers_conformance") in found, explain(summary)  # a bare challenge
+    assert not summary.errors, explain(summary)
+    # It has no /health: the note says how to leave the path out, and leaving it out works.
+    assert any("GET /health answered 404" in note and "--exclude-path /health" in note for note in summary.notes)
+    _, without = fuzz(tutorial_app(), exclude_paths=("/health", "/.well-known/jwks.json"))
+    assert without.operations == ("POST /token", "GET /users/me", "GET /protected-resource")
+    assert {f.operation for f in without.findings} <= set(without.operations) and not without.notes
+
+
+# Hypothesis warns when it describes schemathesis's failing test call (its arguments are large objects).
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
+def test_an_operation_that_hangs_is_an_error_of_the_run(reference: FastAPI) -> None:
+    async def hangs_on_unsigned_tokens(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and dict(scope["headers"]).get(b"authorization", b"").endswith(b"."):
+            await asyncio.sleep(1)
+        await reference(scope, receive, send)
+
+    with serving(hangs_on_unsigned_tokens) as base_url:
+        target = replace(RunConfig(base_url=base_url, primary=PRIMARY), timeout_s=0.2)
+        events = list(run_fuzz(FuzzConfig(target, max_examples=EXAMPLES, seed=SEED)))
+    summary = events[-1].summary
+    assert summary.failed and summary.errors, explain(summary)
+    assert all("timed out" in error.message for error in summary.errors), explain(summary)
+
+
+def test_a_400_to_a_crafted_token_is_not_valid_data_rejected(reference: FastAPI) -> None:
+    _, summary = fuzz(twins.refuses_bad_tokens_with_400(reference))
+    checks = {finding.check for finding in summary.findings}
+    # schemathesis's own rule stands (a bad token gets 401 or 403, RFC 6750 §3.1), but the kit's
+    # crafted tokens are never counted as valid data the server rejected.
+    assert "ignored_auth" in checks, explain(summary)
+    assert "positive_data_acceptance" not in checks, explain(summary)

@@ -114,3 +114,20 @@ def ignores_signature(app: FastAPI) -> ASGIApp:
         await inner(scope, receive, send)
 
     return wrapper
+
+
+def refuses_bad_tokens_with_400(app: FastAPI) -> ASGIApp:
+    """Every refused token gets a 400 ``invalid_request`` (documented, though RFC 6750 §3.1 says 401)."""
+
+    def as_invalid_request(answer: Answer) -> None:
+        challenge = answer.header("www-authenticate") or ""
+        if answer.status == 401 and 'error="invalid_token"' in challenge:
+            answer.status = 400
+            answer.set_header("www-authenticate", challenge.replace("invalid_token", "invalid_request"))
+            answer.set_json({"detail": "The access token is malformed", "error": "invalid_request"})
+
+    def chosen(scope: Scope, answer: Answer) -> None:
+        if scope["path"] in ("/users/me", "/protected-resource"):
+            as_invalid_request(answer)
+
+    return rewrite(app, chosen)
