@@ -6,21 +6,26 @@ probes, the kit's own ``unissued_token_rejected`` check, malformed tokens and th
 into the generated data (``generation.py``). It never prints: the CLI hands the events to reporters.
 
 Nothing is written to the working directory: schemathesis's cache and Hypothesis's example
-database are off, so a run is repeated by its seed alone.
+database are off (a run is repeated by its seed alone), and Hypothesis's own caches go to a
+temporary directory unless ``HYPOTHESIS_STORAGE_DIRECTORY`` names one.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import schemathesis
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.engine import Status as EngineStatus, StopReason, events, from_schema
 
 from ..client import Client, Redactor
@@ -160,8 +165,27 @@ def load_schema(path: Path, settings: dict[str, Any], exclude_paths: Sequence[st
     return schema.exclude(path=list(exclude_paths)) if exclude_paths else schema
 
 
+@contextmanager
+def _hypothesis_storage() -> Iterator[None]:
+    """Hypothesis keeps caches in ``./.hypothesis``; during a run they live in a temporary directory instead."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="jwt-conformance-hypothesis-") as directory:
+        set_hypothesis_home_dir(directory)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)  # back to Hypothesis's own default
+
+
 def run_fuzz(config: FuzzConfig, *, client: Client | None = None) -> Iterator[FuzzEvent]:
     """Yield ``FuzzStarted``, then ``OperationTested`` and ``FuzzError`` as they happen, then ``FuzzFinished``."""
+    with _hypothesis_storage():
+        yield from _run_fuzz(config, client)
+
+
+def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
     started = time.perf_counter()
     target_config = config.target
     contract_path = target_config.contract or default_contract_path()

@@ -128,9 +128,12 @@ def test_the_installed_command_fuzzes_a_real_reference_server_with_its_throttle_
         env = {"PATH": str(Path(sys.executable).parent), PASSWORD_ENV: "secret", "HOME": str(Path.home())}
         command = [str(JWT_CONFORMANCE), "fuzz", "--base-url", server.base_url, "--username", "johndoe"]
         command += ["--max-examples", "60", "--seed", "3", "--report-dir", str(tmp_path / "reports")]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+        work = tmp_path / "work"
+        work.mkdir()
+        result = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=300, check=False)
     finally:
         server.stop()
+    assert list(work.iterdir()) == []  # no .hypothesis, no .schemathesis in the working directory
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == "" and "passed: 5 operations" in result.stdout
     reports = "".join(path.read_text(encoding="utf-8") for path in (tmp_path / "reports").iterdir())

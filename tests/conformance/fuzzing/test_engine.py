@@ -175,3 +175,15 @@ def test_a_400_to_a_crafted_token_is_not_valid_data_rejected(reference: FastAPI)
     # crafted tokens are never counted as valid data the server rejected.
     assert "ignored_auth" in checks, explain(summary)
     assert "positive_data_acceptance" not in checks, explain(summary)
+
+
+def test_a_finding_on_a_real_login_shows_the_password_as_a_placeholder(reference: FastAPI) -> None:
+    def cacheable(answer: Answer) -> None:
+        if answer.status == 200:
+            answer.set_header("cache-control", None)  # a defect only a real login can show
+
+    _, summary = fuzz(rewrite(reference, on("POST", "/token", cacheable)))
+    finding = next((f for f in summary.findings if f.operation == "POST /token"), None)
+    assert finding is not None and finding.check == "response_headers_conformance", explain(summary)
+    assert "password=${PASSWORD}" in finding.curl and PRIMARY.password not in repr(summary), finding.curl
+    assert finding.curl.count('"') >= 2  # the argument holding the placeholder is double-quoted: it expands
