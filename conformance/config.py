@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .capabilities import DeclaredCapabilities
 from .errors import ConfigError
 from .model import Profile
 
@@ -64,6 +65,7 @@ class RunConfig:
     max_response_bytes: int = 1_048_576
     workers: int = 4
     contract: Path | None = None
+    capabilities: DeclaredCapabilities = DeclaredCapabilities()  # from the config file; the rest is discovered
 
     @property
     def secrets(self) -> dict[str, str]:
@@ -98,6 +100,7 @@ _FILE_KEYS: dict[str, Any] = {
         "throwaway": {"username": None, "password": None},
     },
     "keys": {"hs_secret": None, "jwks_url": None, "private_key_file": None},
+    "capabilities": {"refresh_tokens": None, "revocation": None, "logout": None, "scopes": None},
 }
 
 
@@ -181,6 +184,38 @@ def _optional_path(value: Any) -> Path | None:
     return path
 
 
+def _capabilities(data: Mapping[str, Any]) -> DeclaredCapabilities:
+    refresh = data.get("refresh_tokens")
+    if refresh is not None and not isinstance(refresh, bool):
+        raise ConfigError(f"capabilities.refresh_tokens must be true or false, got {refresh!r}")
+
+    def endpoint(name: str) -> str | None:
+        value = data.get(name)
+        if value is None:
+            return None
+        if value is False:
+            return ""  # declared absent
+        return _path(value, f"capabilities.{name}")
+
+    scopes = data.get("scopes")
+    operation_scopes: dict[str, tuple[str, ...]] | None = None
+    if scopes is not None:
+        if not isinstance(scopes, Mapping):
+            raise ConfigError('capabilities.scopes must map operations to scopes, e.g. {"GET /users": admin}')
+        operation_scopes = {}
+        for operation, needed in scopes.items():
+            method, _, path = str(operation).partition(" ")
+            if method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE") or not path.startswith("/"):
+                raise ConfigError(f"capabilities.scopes: {operation!r} is not an operation like 'GET /users'")
+            operation_scopes[f"{method.upper()} {path}"] = _strings(needed, f"capabilities.scopes[{operation!r}]")
+    return DeclaredCapabilities(
+        refresh_tokens=refresh,
+        revocation_path=endpoint("revocation"),
+        logout_path=endpoint("logout"),
+        operation_scopes=operation_scopes,
+    )
+
+
 def validate_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -259,4 +294,5 @@ def build_config(
         timeout_s=float(timeout),
         max_wait_s=float(max_wait),
         contract=flags.get("contract"),
+        capabilities=_capabilities(file.get("capabilities") or {}),
     )

@@ -44,6 +44,8 @@ class RunState:
         self.jwks_searched = False
         self.brute_force_lock = threading.Lock()  # one brute-force probe per run (see checks/rate.py)
         self.brute_force: Any = None
+        self.capabilities_lock = threading.Lock()  # discovered once per run (see checks/_capabilities.py)
+        self.capabilities: Any = None
 
     def credentials(self, role: str) -> Credentials | None:
         return {

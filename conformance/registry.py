@@ -54,6 +54,8 @@ GROUP_ORDER = (
     "claims",
     "bearer",
     "protected",
+    "refresh",
+    "revocation",
     "enumeration",
     "rate",
 )

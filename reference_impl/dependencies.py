@@ -46,11 +46,13 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-async def get_current_user(request: Request) -> UserInDB:
-    """The active user the request's access token was issued to; raises ``BearerError`` otherwise.
+async def get_current_user(request: Request, scope: str) -> UserInDB:
+    """The active user the request's access token was issued to, if it grants ``scope``; raises ``BearerError``
+    otherwise: 401 for a missing or invalid (also revoked) token, 403 ``insufficient_scope`` for a valid one
+    without the scope (RFC 6750 §3.1).
 
-    Async and hop-free: verification and the primary-key lookup run on the event loop (microseconds),
-    so a protected request costs no thread-pool round trip.
+    Async and hop-free: verification and the primary-key lookups (user, revocations) run on the event loop
+    (microseconds), so a protected request costs no thread-pool round trip.
     """
     state = get_state(request)
     token = bearer_token(request)
@@ -62,4 +64,8 @@ async def get_current_user(request: Request) -> UserInDB:
     if user is None or user.disabled:
         # The same answer for a deleted and a disabled user: the token no longer grants anything.
         raise BearerError("The access token is invalid", "invalid_token")
+    granted = claims.get("scope")
+    # The token must grant the scope, and the user still hold it (as a disabled user's tokens stop working).
+    if not isinstance(granted, str) or scope not in granted.split(" ") or scope not in user.scopes:
+        raise BearerError(f"The access token does not grant the {scope} scope", "insufficient_scope", scope)
     return user

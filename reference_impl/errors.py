@@ -3,7 +3,8 @@
     ReferenceServerError
     ├── SettingsError      an environment variable has an invalid value
     ├── WeakSecretError    the signing secret is missing, short or well known
-    └── UserStoreError     the user store refused an operation (duplicate or unknown user)
+    └── UserStoreError     the user store refused an operation (unknown user, bad input)
+        └── DuplicateUserError   a user of that name exists
 
 Errors of requests never raise out of a handler: they become RFC 6749 / RFC 6750 answers.
 """
@@ -25,3 +26,7 @@ class WeakSecretError(ReferenceServerError):
 
 class UserStoreError(ReferenceServerError):
     """Raised when a user cannot be added or changed (duplicate name, unknown user, bad input)."""
+
+
+class DuplicateUserError(UserStoreError):
+    """Raised when a user is added under a name that is taken."""

@@ -10,8 +10,9 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from .contract import load_contract
+from .grants import GrantStore
 from .oauth_errors import BearerError
-from .routers import health, token, users
+from .routers import admin, health, revoke, token, users
 from .secret_key import check_secret
 from .security import Passwords, Tokens
 from .settings import Settings
@@ -29,14 +30,19 @@ def build_state(settings: Settings) -> AppState:
         settings = settings.with_secret(check_secret(settings.secret_key))
     else:
         key_set = load_key_set(settings.algorithm, settings.private_key_file, settings.verify_key_files)
+    store = UserStore(settings.database)
+    grants = GrantStore(
+        settings.database, settings.refresh_token_ttl, settings.access_token_ttl + settings.leeway
+    )  # the same file, its own connection: revocation lookups do not wait for user lookups
     return AppState(
         settings=settings,
-        store=UserStore(settings.database),
+        store=store,
         passwords=Passwords(settings.hash_profile, settings.max_concurrent_hashes),
-        tokens=Tokens(settings, key_set),
+        tokens=Tokens(settings, key_set, revocations=grants),
         throttle=LoginThrottle(
             settings.login_max_failures, settings.login_max_failures_per_client, settings.login_window
         ),
+        grants=grants,
         key_set=key_set,
     )
 
@@ -60,7 +66,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.reference = state
     app.include_router(token.router)
+    app.include_router(revoke.router)
     app.include_router(users.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
 
     @app.exception_handler(BearerError)

@@ -1,4 +1,5 @@
-"""Error answers: RFC 6749 §5.2 for the token endpoint, RFC 6750 §3 for protected operations."""
+"""Error answers: RFC 6749 §5.2 for the token and revocation endpoints (RFC 7009 §2.2.1), RFC 6750 §3 for
+protected operations."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from fastapi.responses import JSONResponse
 
 TOKEN_CACHE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
-TokenErrorCode = Literal["invalid_request", "invalid_grant", "unsupported_grant_type", "invalid_scope"]
-BearerErrorCode = Literal["invalid_request", "invalid_token"]
+TokenErrorCode = Literal[
+    "invalid_request", "invalid_grant", "unsupported_grant_type", "invalid_scope", "unsupported_token_type"
+]
+BearerErrorCode = Literal["invalid_request", "invalid_token", "insufficient_scope"]
 
 
 class TokenEndpointError(Exception):
-    """Raised inside the token endpoint; becomes a 400 (or ``status``) RFC 6749 §5.2 answer."""
+    """Raised inside the token or revocation endpoint; becomes a 400 (or ``status``) RFC 6749 §5.2 answer."""
 
     def __init__(
         self, error: TokenErrorCode, description: str, status: int = 400, headers: dict[str, str] | None = None
@@ -32,13 +35,22 @@ class TokenEndpointError(Exception):
         )
 
 
-class BearerError(Exception):
-    """Raised by the bearer dependency; becomes a 401 or 400 with an RFC 6750 §3 challenge."""
+_BEARER_STATUS = {"invalid_request": 400, "insufficient_scope": 403}
 
-    def __init__(self, detail: str, error: BearerErrorCode | None = None) -> None:
+
+class BearerError(Exception):
+    """Raised by the bearer dependency; becomes a 401, 400 or 403 with an RFC 6750 §3 challenge.
+
+    ``insufficient_scope`` (403) names the scope the operation needs: ``scope="..."`` (§3.1).
+    """
+
+    def __init__(self, detail: str, error: BearerErrorCode | None = None, scope: str | None = None) -> None:
         super().__init__(detail)
+        if (error == "insufficient_scope") != (scope is not None):
+            raise ValueError("insufficient_scope needs the scope, and only it takes one")
         self.detail = detail
         self.error = error
+        self.scope = scope
 
     def response(self, realm: str) -> JSONResponse:
         challenge = f'Bearer realm="{realm}"'
@@ -46,5 +58,7 @@ class BearerError(Exception):
         if self.error is not None:
             challenge += f', error="{self.error}", error_description="{self.detail}"'
             body["error"] = self.error
-        status = 400 if self.error == "invalid_request" else 401
+        if self.scope is not None:
+            challenge += f', scope="{self.scope}"'
+        status = _BEARER_STATUS.get(self.error or "", 401)
         return JSONResponse(body, status_code=status, headers={"WWW-Authenticate": challenge})

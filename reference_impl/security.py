@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from pwdlib import PasswordHash
@@ -28,7 +28,8 @@ ACCESS_TOKEN_TYPE = "at+jwt"
 BCRYPT_MAX_BYTES = 72
 _ACCESS_TOKEN_TYPES = (ACCESS_TOKEN_TYPE, "application/" + ACCESS_TOKEN_TYPE)
 VERIFIED_CACHE_SIZE = 4096
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti", "scope", "sid"]
+REVOKED = "The access token was revoked"
 
 
 # Argon2id with argon2-cffi's time and memory cost (t=3, 64 MiB) on one lane: each hash keeps one
@@ -75,6 +76,10 @@ class Passwords:
     def hash(self, password: str) -> str:
         return self._hash.hash(password)
 
+    async def hash_off_loop(self, password: str) -> str:
+        """``hash`` in the hashing pool, for request handlers."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._hash.hash, password)
+
     def verify_sync(self, password: str, hashed: str | None) -> VerifyResult:
         """Verify exactly (no truncation); ``hashed=None`` pays a dummy verification and fails."""
         if hashed is None:
@@ -108,10 +113,18 @@ class IssuedToken:
     expires_in: int
 
 
-class Tokens:
-    """Issues and verifies access tokens: algorithm pinned, claims required, typ checked."""
+class RevocationList(Protocol):
+    """Where revoked access tokens (by ``jti``) and revoked refresh-token families (by ``sid``) are kept."""
 
-    def __init__(self, settings: Settings, key_set: KeySet | None = None) -> None:
+    def is_revoked(self, jti: str, sid: str) -> bool: ...
+
+
+class Tokens:
+    """Issues and verifies access tokens: algorithm pinned, claims required, typ checked, revocations refused."""
+
+    def __init__(
+        self, settings: Settings, key_set: KeySet | None = None, revocations: RevocationList | None = None
+    ) -> None:
         if settings.uses_hmac and not settings.secret_key:
             raise ValueError("Tokens needs a checked secret key")
         if not settings.uses_hmac and key_set is None:
@@ -123,11 +136,13 @@ class Tokens:
         self._issuer = settings.issuer
         self._audience = settings.audience
         self._leeway = settings.leeway
+        self._revocations = revocations
         self._decoder = jwt.PyJWT(options={"require": REQUIRED_CLAIMS, "verify_signature": True})
         self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
-    def issue(self, subject: str, now: float | None = None) -> IssuedToken:
+    def issue(self, subject: str, *, scope: str, sid: str, now: float | None = None) -> IssuedToken:
+        """An access token for ``subject`` granting ``scope`` (space-delimited), of the refresh-token family ``sid``."""
         issued_at = int(time.time() if now is None else now)
         claims = {
             "iss": self._issuer,
@@ -136,6 +151,8 @@ class Tokens:
             "exp": issued_at + self._ttl,
             "iat": issued_at,
             "jti": uuid.uuid4().hex,
+            "scope": scope,
+            "sid": sid,
         }
         if self._key_set is None:
             token = jwt.encode(claims, self._key, algorithm=self._algorithm, headers={"typ": ACCESS_TOKEN_TYPE})
@@ -157,7 +174,8 @@ class Tokens:
         """Return the claims of a valid access token; raise ``InvalidTokenError`` otherwise.
 
         A token that verified once is remembered (bounded LRU) until its ``exp``: the signature and
-        claims of that exact string cannot change, so later requests only re-check the clock.
+        claims of that exact string cannot change, so later requests only re-check the clock. Its
+        revocation can happen at any time, so it is looked up on every call, cached or not.
         """
         with self._cache_lock:
             cached = self._verified.get(token)
@@ -168,13 +186,23 @@ class Tokens:
                 with self._cache_lock:
                     self._verified.pop(token, None)
                 raise InvalidTokenError("The access token expired")
-            return cached
-        claims = self._verify_uncached(token)
-        with self._cache_lock:
-            self._verified[token] = claims
-            if len(self._verified) > VERIFIED_CACHE_SIZE:
-                self._verified.popitem(last=False)
+            claims = cached
+        else:
+            claims = self._verify_uncached(token)
+            with self._cache_lock:
+                self._verified[token] = claims
+                if len(self._verified) > VERIFIED_CACHE_SIZE:
+                    self._verified.popitem(last=False)
+        if self._revocations is not None and self._revocations.is_revoked(claims["jti"], claims["sid"]):
+            raise InvalidTokenError(REVOKED)
         return claims
+
+    def genuine_claims(self, token: str) -> dict[str, Any] | None:
+        """For revocation: the claims of an unexpired access token of this server, else None (nothing to revoke)."""
+        try:
+            return self._verify_uncached(token)
+        except InvalidTokenError:
+            return None
 
     def _verify_uncached(self, token: str) -> dict[str, Any]:
         try:
@@ -198,7 +226,9 @@ class Tokens:
             # RFC 9068 §4: resource servers MUST verify that the typ header is at+jwt.
             raise InvalidTokenError("The access token is not of type at+jwt")
         claims: dict[str, Any] = decoded["payload"]
-        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        if not all(isinstance(claims[c], str) and claims[c] for c in ("sub", "jti", "sid")):
+            raise InvalidTokenError("The access token is invalid")
+        if not isinstance(claims["scope"], str):
             raise InvalidTokenError("The access token is invalid")
         if not all(isinstance(claims[c], int | float) and not isinstance(claims[c], bool) for c in ("exp", "iat")):
             # PyJWT reads NumericDates with int(), which takes the string "1795000000": not a NumericDate.

@@ -26,7 +26,8 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     database: Path = Path("jwt-reference.db")
     algorithm: str = "HS256"
-    access_token_ttl: int = 900
+    access_token_ttl: int = 900  # seconds an access token is valid
+    refresh_token_ttl: int = 604_800  # seconds a refresh token is valid (7 days); each refresh issues a new one
     issuer: str = "jwt-reference"
     audience: str = "jwt-reference-api"
     leeway: int = 5
@@ -84,6 +85,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database=Path(_str(env, "DATABASE", str(defaults.database))),
         algorithm=algorithm,
         access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", defaults.access_token_ttl, 1, 86_400),
+        refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", defaults.refresh_token_ttl, 60, 31_536_000),
         issuer=_str(env, "ISSUER", defaults.issuer),
         audience=_str(env, "AUDIENCE", defaults.audience),
         leeway=_int(env, "LEEWAY", defaults.leeway, 0, 300),

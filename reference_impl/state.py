@@ -1,9 +1,10 @@
-"""What the application holds for its lifetime: settings, user store, password and token services."""
+"""What the application holds for its lifetime: settings, the stores, password and token services."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .grants import GrantStore
 from .security import Passwords, Tokens
 from .settings import Settings
 from .signing_keys import KeySet
@@ -18,9 +19,11 @@ class AppState:
     passwords: Passwords
     tokens: Tokens
     throttle: LoginThrottle
+    grants: GrantStore  # refresh tokens and revocations
     key_set: KeySet | None = None  # the asymmetric keys, published at /.well-known/jwks.json
 
     def close(self) -> None:
-        """Release the database connection and the hashing threads (the app's creator calls this)."""
+        """Release the database connections and the hashing threads (the app's creator calls this)."""
         self.store.close()
+        self.grants.close()
         self.passwords.close()

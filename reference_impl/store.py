@@ -8,10 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import UserStoreError
-from .models import UserInDB
+from .errors import DuplicateUserError, UserStoreError
+from .models import MAX_USERNAME_CHARS, UserInDB, username_problem
+from .scopes import DEFAULT_USER_SCOPES, format_scope, known_only
 
-_SCHEMA = """
+__all__ = ["MAX_USERNAME_CHARS", "SqliteStore", "UserStore", "validate_username"]
+
+_DEFAULT_SCOPES = format_scope(DEFAULT_USER_SCOPES)
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS users (
     id              INTEGER PRIMARY KEY,
     username        TEXT    NOT NULL UNIQUE,
@@ -19,32 +23,52 @@ CREATE TABLE IF NOT EXISTS users (
     full_name       TEXT,
     hashed_password TEXT    NOT NULL,
     disabled        INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
-    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    scopes          TEXT    NOT NULL DEFAULT '{_DEFAULT_SCOPES}'
 );
 """
-_COLUMNS = "username, email, full_name, hashed_password, disabled"
-MAX_USERNAME_CHARS = 150
+# Databases made before contract 1.3.0 have no scopes column: their users get the default scopes.
+_ADD_SCOPES = f"ALTER TABLE users ADD COLUMN scopes TEXT NOT NULL DEFAULT '{_DEFAULT_SCOPES}'"
+_COLUMNS = "username, email, full_name, hashed_password, disabled, scopes"
 
 
-def _row_to_user(row: tuple[str, str | None, str | None, str, int]) -> UserInDB:
+def _row_to_user(row: tuple[str, str | None, str | None, str, int, str]) -> UserInDB:
     # The schema already guarantees the types (NOT NULL, CHECK): no validation pass on the hot path.
-    username, email, full_name, hashed_password, disabled = row
+    username, email, full_name, hashed_password, disabled, scopes = row
     return UserInDB.model_construct(
-        username=username, email=email, full_name=full_name, hashed_password=hashed_password, disabled=bool(disabled)
+        username=username,
+        email=email,
+        full_name=full_name,
+        hashed_password=hashed_password,
+        disabled=bool(disabled),
+        scopes=known_only(scopes),
     )
 
 
 def validate_username(username: str) -> str:
-    if not username or len(username) > MAX_USERNAME_CHARS or not username.isprintable() or username != username.strip():
-        raise UserStoreError(
-            f"invalid username {username!r}: use 1-{MAX_USERNAME_CHARS} printable characters, "
-            "without leading or trailing spaces"
-        )
+    """The contract's rule (``UserCreate.username``); the CLI is stricter (printable characters only)."""
+    problem = username_problem(username)
+    if problem is not None:
+        raise UserStoreError(problem)
     return username
 
 
-class UserStore:
-    """Users by name. Reads are microseconds on the open connection, so async code may call them."""
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction taken at once (BEGIN IMMEDIATE): committed on success, rolled back on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class SqliteStore:
+    """One open connection to the database file, shared by threads under a lock; subclasses add tables."""
+
+    SCHEMA = ""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -57,21 +81,52 @@ class UserStore:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
-                conn.executescript(_SCHEMA)
+                conn.executescript(self.SCHEMA)
+                self._migrate(conn)
         except (sqlite3.Error, OSError) as exc:
             raise UserStoreError(
                 f"cannot open the user database {path}: {exc}; point JWT_REF_DATABASE (or --database) at a "
                 "writable SQLite file"
             ) from None
 
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring an older database up to date (called once, on open, with the lock held)."""
+
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             yield self._conn
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection, locked, inside a write transaction (see ``immediate``)."""
+        with self._locked() as conn, immediate(conn):
+            yield conn
+
     def close(self) -> None:
         with self._locked() as conn:
             conn.close()
+
+    def ping(self) -> bool:
+        with self._locked() as conn:
+            row = conn.execute("SELECT 1").fetchone()
+        return bool(row == (1,))
+
+
+class UserStore(SqliteStore):
+    """Users by name. Reads are microseconds on the open connection, so async code may call them."""
+
+    SCHEMA = _SCHEMA
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        def has_scopes() -> bool:
+            return any(row[1] == "scopes" for row in conn.execute("PRAGMA table_info(users)"))
+
+        if has_scopes():
+            return
+        with immediate(conn):  # checked again inside: another process may have migrated meanwhile
+            if not has_scopes():
+                conn.execute(_ADD_SCOPES)
 
     def get(self, username: str) -> UserInDB | None:
         if len(username) > MAX_USERNAME_CHARS:
@@ -87,20 +142,31 @@ class UserStore:
 
     def add(self, user: UserInDB) -> None:
         validate_username(user.username)
+        values = (
+            user.username,
+            user.email,
+            user.full_name,
+            user.hashed_password,
+            int(user.disabled),
+            format_scope(user.scopes),
+        )
         try:
             with self._locked() as conn:
-                conn.execute(
-                    f"INSERT INTO users ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
-                    (user.username, user.email, user.full_name, user.hashed_password, int(user.disabled)),
-                )
+                conn.execute(f"INSERT INTO users ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", values)  # noqa: S608
         except sqlite3.IntegrityError:
-            raise UserStoreError(f"user {user.username!r} already exists") from None
+            raise DuplicateUserError(f"user {user.username!r} already exists") from None
 
     def set_disabled(self, username: str, disabled: bool = True) -> None:
         with self._locked() as conn:
             changed = conn.execute(
                 "UPDATE users SET disabled = ? WHERE username = ?", (int(disabled), username)
             ).rowcount
+        if not changed:
+            raise UserStoreError(f"no user named {username!r}")
+
+    def delete(self, username: str) -> None:
+        with self._locked() as conn:
+            changed = conn.execute("DELETE FROM users WHERE username = ?", (username,)).rowcount
         if not changed:
             raise UserStoreError(f"no user named {username!r}")
 
@@ -111,8 +177,3 @@ class UserStore:
                 "UPDATE users SET hashed_password = ? WHERE username = ? AND hashed_password = ?",
                 (new_hash, username, old_hash),
             )
-
-    def ping(self) -> bool:
-        with self._locked() as conn:
-            row = conn.execute("SELECT 1").fetchone()
-        return bool(row == (1,))

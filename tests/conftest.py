@@ -70,6 +70,12 @@ def app(make_app: AppFactory) -> FastAPI:
     return make_app()
 
 
+def rehash_johndoe(app: FastAPI) -> None:
+    """Replace johndoe's seed bcrypt hash (cost 12, a quarter second a login) with a fast Argon2id one of "secret"."""
+    store = app.state.reference.store
+    store.update_hash("johndoe", SEED_BCRYPT_HASH, password_hash_for("fast").hash("secret"))
+
+
 @pytest.fixture
 def client(app: FastAPI, contract_validator: ContractValidator) -> Iterator[TestClient]:
     """A TestClient whose every response must conform to openapi.yaml."""
@@ -85,12 +91,47 @@ def raw_client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
-def login(client: TestClient, username: str = "bob", password: str = PASSWORD) -> str:
-    response = client.post("/token", data={"grant_type": "password", "username": username, "password": password})
+def password_grant(
+    client: TestClient, username: str = "bob", password: str = PASSWORD, scope: str | None = None
+) -> dict[str, Any]:
+    """A successful password grant's answer (access_token, refresh_token, scope, ...)."""
+    data = {"grant_type": "password", "username": username, "password": password}
+    if scope is not None:
+        data["scope"] = scope
+    response = client.post("/token", data=data)
     assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def login(client: TestClient, username: str = "bob", password: str = PASSWORD, scope: str | None = None) -> str:
+    token: str = password_grant(client, username, password, scope)["access_token"]
     return token
+
+
+def refresh(client: TestClient, refresh_token: str, scope: str | None = None) -> Any:
+    """``POST /token`` with ``grant_type=refresh_token``: the raw response."""
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if scope is not None:
+        data["scope"] = scope
+    return client.post("/token", data=data)
+
+
+def revoke(client: TestClient, token: str, hint: str | None = None) -> Any:
+    """``POST /revoke``: the raw response."""
+    data = {"token": token}
+    if hint is not None:
+        data["token_type_hint"] = hint
+    return client.post("/revoke", data=data)
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def validated_client(app: FastAPI, contract_validator: ContractValidator) -> TestClient:
+    """A TestClient for ``app`` (e.g. one from ``make_app``) whose every response must conform to openapi.yaml;
+    use it as a context manager."""
+    test_client = TestClient(app, base_url="http://127.0.0.1")
+    test_client.event_hooks = {"request": [], "response": [contract_validator.validate_response]}
+    return test_client

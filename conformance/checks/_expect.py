@@ -54,3 +54,37 @@ def expect_refused(
             hint='RFC 6750 §3.1: answer an invalid access token with 401 and error="invalid_token".',
             level=Level.SHOULD,
         )
+
+
+def issued_token(response: Response) -> bool:
+    body = response.json()
+    return is_success(response) and isinstance(body, dict) and bool(body.get("access_token"))
+
+
+def fastapi_shaped(response: Response) -> bool:
+    """The FastAPI-tutorial dialect: 401 or 422 with a {"detail": ...} body."""
+    body = response.json()
+    return response.status in (401, 422) and isinstance(body, dict) and "detail" in body
+
+
+def expect_oauth_error(response: Response, codes: tuple[str, ...], *, what: str, hint: str) -> None:
+    """No token, and 400 with one of ``codes`` (RFC 6749 §5.2); the tutorial's 401/422 is the dialect."""
+    if issued_token(response):
+        raise Failure(
+            f"{what}: a token was ISSUED ({response.status})",
+            expected=f"no token; 400 {' or '.join(codes)}",
+            actual=describe(response),
+            hint=hint,
+            level=Level.MUST,
+            security=True,  # issuing a token for a bad request is never the dialect
+        )
+    code = oauth_error_code(response)
+    if response.status == 400 and code in codes:
+        return
+    raise Failure(
+        f"{what}: answered {response.status}" + (f" {code}" if code else ""),
+        expected=f'400 with {{"error": "{codes[0]}"}} (RFC 6749 §5.2)',
+        actual=describe(response),
+        hint=hint,
+        dialect=fastapi_shaped(response),
+    )

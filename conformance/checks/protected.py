@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ..challenges import bearer_challenge
 from ..client import Response
 from ..context import Context
 from ..contract import response_schema, schema_errors, secured_operations
 from ..forge import flip_last_bit, parse
 from ..model import Failure, Info, Level, Need, Skip
 from ..registry import check
+from ._capabilities import require
 from ._expect import describe, is_success, oauth_error_code
 
 ME_OPERATION = "/users/me"  # the contract's path of the operation served at the target's me path
@@ -80,11 +82,19 @@ def secured_operations_refuse_no_token(ctx: Context) -> str | None:
     non-GET operation with a security requirement in the contract, at the contract's path.
     """
     targets = _unauthenticated_targets(ctx)
+    configured = {("GET", path) for path in ctx.protected_paths}
     answers = [(method, path, ctx.request(method, path)) for method, path in targets]
+    # A contract operation beyond the configured paths that the target does not serve at all
+    # (404, 405) is left out: the target need not implement every operation of the kit's contract.
+    absent = [(m, p) for m, p, r in answers if (m, p) not in configured and r.status in (404, 405)]
+    answers = [(m, p, r) for m, p, r in answers if (m, p) not in absent]
     wrong = [(method, path, response) for method, path, response in answers if response.status != 401]
     if not wrong:
-        return f"401 without credentials on {len(answers)} operation(s): " + ", ".join(
-            f"{m} {p}" for m, p, _ in answers
+        note = f"; not served: {', '.join(f'{m} {p}' for m, p in absent)}" if absent else ""
+        return (
+            f"401 without credentials on {len(answers)} operation(s): "
+            + ", ".join(f"{m} {p}" for m, p, _ in answers)
+            + note
         )
     served = [f"{m} {p}" for m, p, r in wrong if is_success(r)]
     missing = [f"{m} {p}" for m, p, r in wrong if r.status == 404]
@@ -190,6 +200,73 @@ def disabled_user_gets_no_access(ctx: Context) -> str | None:
         hint="Refuse the login of a disabled user with 400 invalid_grant (the FastAPI tutorial issues the "
         'token and answers 400 "Inactive user" on use).',
         level=Level.SHOULD,
+    )
+
+
+# -- PROT-004 ------------------------------------------------------------------------------------
+
+
+def _scope_probes(ctx: Context) -> list[tuple[str, str, str]]:
+    """(operation, the scope it needs, another scope to ask for instead), GET operations first."""
+    found = require(ctx, "scopes")
+    probes = []
+    for operation, needed in sorted(found.operation_scopes.items(), key=lambda item: not item[0].startswith("GET ")):
+        if not operation.startswith("GET "):
+            continue  # a body-less GET says the scope was checked; a POST may be refused for its body first
+        for other in found.defined_scopes:
+            if other not in needed:
+                probes.append((operation, needed[0], other))
+    return probes
+
+
+@check("PROT-004", level=Level.SHOULD, spec=["RFC 6750 §3.1", "RFC 6749 §3.3"], needs=[Need.CAPABILITY])
+def missing_scope_gets_403_insufficient_scope(ctx: Context) -> str | None:
+    """A token without the scope an operation needs gets 403 with error="insufficient_scope" and scope="..."."""
+    # RFC 6750 §3.1 insufficient_scope: "The request requires higher privileges than provided by
+    # the access token. The resource server SHOULD respond with the HTTP 403 (Forbidden) status
+    # code and MAY include the "scope" attribute with the scope necessary to access the resource."
+    tried = []
+    for operation, needed, other in _scope_probes(ctx):
+        login = ctx.login(scope=other)
+        body = login.body if isinstance(login.body, dict) else {}
+        granted = str(body.get("scope", other)).split()
+        if login.token is None or needed in granted:
+            tried.append(f"{other} (not granted alone)" if login.token is None else f"{other} (granted {needed} too)")
+            continue
+        method, path = operation.split(" ", 1)
+        response = ctx.request(method, path, headers={"Authorization": f"Bearer {login.token}"})
+        what = f"{operation} with a token of scope {' '.join(granted)!r} (it needs {needed})"
+        if is_success(response):
+            raise Failure(
+                f"{what} was SERVED",
+                expected='403 with WWW-Authenticate: Bearer error="insufficient_scope"',
+                actual=describe(response),
+                hint="Check the token's scope on every operation that needs one, after verifying the token.",
+                level=Level.MUST,
+                security=True,
+            )
+        challenge = bearer_challenge(response.header("www-authenticate"))
+        error = challenge.get("error") if challenge else None
+        if response.status != 403 or error != "insufficient_scope":
+            raise Failure(
+                f"{what} was refused with {response.status}, error={error!r}",
+                expected='403 with WWW-Authenticate: Bearer error="insufficient_scope", scope="..."',
+                actual=describe(response) + f"; WWW-Authenticate: {response.header('www-authenticate')}",
+                hint='RFC 6750 §3.1: a valid token without the scope gets 403 and error="insufficient_scope".',
+            )
+        scope = challenge.get("scope") if challenge else None
+        if scope is None or needed not in scope.split():
+            raise Failure(
+                f'{what}: the challenge does not name the scope needed (scope="{scope}")',
+                expected=f'scope="{needed}" in the challenge, so the client knows what to ask for',
+                actual=f"WWW-Authenticate: {response.header('www-authenticate')}",
+                hint="Add the scope the operation needs to the insufficient_scope challenge.",
+                level=Level.MAY,
+            )
+        return f"{what}: 403 insufficient_scope, scope={scope!r}"
+    raise Skip(
+        "no GET operation needs a scope that a token of the primary user can lack"
+        + (f": tried {', '.join(tried)}" if tried else "")
     )
 
 

@@ -15,9 +15,10 @@ from email.utils import parsedate_to_datetime
 from ..client import Response, TransportError
 from ..context import Context
 from ..forge import parse
-from ..model import Failure, Info, Level, Skip, throttled
+from ..model import Failure, Info, Level, Need, Skip, throttled
 from ..registry import check
-from ._expect import describe, is_success, oauth_error_code
+from ._capabilities import require
+from ._expect import describe, expect_oauth_error, fastapi_shaped, is_success, issued_token, oauth_error_code
 
 # RFC 6749 §5.2: error and error_description "MUST NOT include characters outside the set
 # %x20-21 / %x23-5B / %x5D-7E".
@@ -26,40 +27,6 @@ FORM = "application/x-www-form-urlencoded"
 MAX_EXPIRES_IN = 31_536_000
 EXPIRY_SKEW_S = 120
 OVERSIZED_BODY_BYTES = 10 * 1024 * 1024
-
-
-def _issued_token(response: Response) -> bool:
-    body = response.json()
-    return is_success(response) and isinstance(body, dict) and bool(body.get("access_token"))
-
-
-def _fastapi_shaped(response: Response) -> bool:
-    """The FastAPI-tutorial dialect: 401 or 422 with a {"detail": ...} body."""
-    body = response.json()
-    return response.status in (401, 422) and isinstance(body, dict) and "detail" in body
-
-
-def _expect_error(response: Response, codes: tuple[str, ...], *, what: str, hint: str) -> None:
-    """No token, and 400 with one of ``codes`` (RFC 6749 §5.2); the tutorial's 401/422 is the dialect."""
-    if _issued_token(response):
-        raise Failure(
-            f"{what}: a token was ISSUED ({response.status})",
-            expected=f"no token; 400 {' or '.join(codes)}",
-            actual=describe(response),
-            hint=hint,
-            level=Level.MUST,
-            security=True,  # issuing a token for a bad request is never the dialect
-        )
-    code = oauth_error_code(response)
-    if response.status == 400 and code in codes:
-        return
-    raise Failure(
-        f"{what}: answered {response.status}" + (f" {code}" if code else ""),
-        expected=f'400 with {{"error": "{codes[0]}"}} (RFC 6749 §5.2)',
-        actual=describe(response),
-        hint=hint,
-        dialect=_fastapi_shaped(response),
-    )
 
 
 def _baseline(ctx: Context) -> Response:
@@ -209,7 +176,7 @@ def expires_in_is_sane(ctx: Context) -> str | None:
 def wrong_password_is_invalid_grant(ctx: Context) -> str | None:
     """A wrong password for an existing user gets 400 invalid_grant and no token."""
     response = ctx.login(password=_wrong_password()).response
-    _expect_error(
+    expect_oauth_error(
         response,
         ("invalid_grant",),
         what="a wrong password",
@@ -222,7 +189,7 @@ def wrong_password_is_invalid_grant(ctx: Context) -> str | None:
 def unknown_user_is_invalid_grant(ctx: Context) -> str | None:
     """An unknown username gets 400 invalid_grant and no token."""
     response = ctx.login(username="no-such-user-" + secrets.token_hex(6), password=_wrong_password()).response
-    _expect_error(
+    expect_oauth_error(
         response,
         ("invalid_grant",),
         what="an unknown user",
@@ -262,7 +229,7 @@ def error_responses_follow_rfc_6749(ctx: Context) -> str | None:
         if found:
             problems.append(f"{what} ({response.status}): {', '.join(found)}")
     if problems:
-        dialect = all(_fastapi_shaped(r) for _, r in answers if not is_success(r))
+        dialect = all(fastapi_shaped(r) for _, r in answers if not is_success(r))
         raise Failure(
             "; ".join(problems),
             expected='application/json {"error": "...", "error_description": "..."} in %x20-21/%x23-5B/%x5D-7E',
@@ -275,7 +242,7 @@ def error_responses_follow_rfc_6749(ctx: Context) -> str | None:
 
 def _missing(ctx: Context, field: str) -> None:
     response = ctx.login(password=None) if field == "password" else ctx.login(username=None)
-    _expect_error(
+    expect_oauth_error(
         response.response,
         ("invalid_request",),
         what=f"a request without {field}",
@@ -302,7 +269,7 @@ def missing_grant_type_is_invalid_request(ctx: Context) -> str | None:
     """A request without grant_type (REQUIRED) gets 400 invalid_request, even with valid credentials."""
     # RFC 6749 §4.3.2: grant_type "REQUIRED. Value MUST be set to "password"."
     response = ctx.login(grant_type=None).response
-    if _issued_token(response):
+    if issued_token(response):
         raise Failure(
             "a request without grant_type was granted a token",
             expected='400 {"error": "invalid_request"}',
@@ -310,7 +277,7 @@ def missing_grant_type_is_invalid_request(ctx: Context) -> str | None:
             hint="Require grant_type=password (FastAPI: OAuth2PasswordRequestFormStrict).",
             dialect=True,
         )
-    _expect_error(response, ("invalid_request",), what="a request without grant_type", hint="Require grant_type.")
+    expect_oauth_error(response, ("invalid_request",), what="a request without grant_type", hint="Require grant_type.")
     return None
 
 
@@ -319,7 +286,7 @@ def other_grant_types_are_unsupported(ctx: Context) -> str | None:
     """grant_type=client_credentials and an unknown grant_type get unsupported_grant_type and no token."""
     for grant_type in ("client_credentials", "urn:example:no-such-grant"):
         response = ctx.login(grant_type=grant_type).response
-        _expect_error(
+        expect_oauth_error(
             response,
             ("unsupported_grant_type", "unauthorized_client"),
             what=f"grant_type={grant_type}",
@@ -333,7 +300,7 @@ def empty_password_counts_as_missing(ctx: Context) -> str | None:
     """password= with an empty value is treated as omitted: 400 invalid_request, no token."""
     # RFC 6749 §3.2: "Parameters sent without a value MUST be treated as if they were omitted from the request."
     response = ctx.login(password="").response
-    _expect_error(
+    expect_oauth_error(
         response,
         ("invalid_request",),
         what="an empty password",
@@ -348,7 +315,7 @@ def repeated_password_is_invalid_request(ctx: Context) -> str | None:
     # RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
     form = [*ctx.login_form(password=None), ("password", _wrong_password()), ("password", ctx.credentials().password)]
     response = ctx.post_token(form)
-    if _issued_token(response):
+    if issued_token(response):
         ctx.state.remember_token("primary", response.json()["access_token"])
         raise Failure(
             "a request with the password parameter twice was granted a token",
@@ -356,7 +323,7 @@ def repeated_password_is_invalid_request(ctx: Context) -> str | None:
             actual=describe(response),
             hint="Refuse repeated parameters instead of taking the first or the last one.",
         )
-    _expect_error(response, ("invalid_request",), what="a repeated password", hint="Refuse repeated parameters.")
+    expect_oauth_error(response, ("invalid_request",), what="a repeated password", hint="Refuse repeated parameters.")
     return None
 
 
@@ -365,7 +332,7 @@ def unknown_parameters_are_ignored(ctx: Context) -> str | None:
     """A valid login with an extra unknown parameter still gets 200 and a token."""
     # RFC 6749 §3.2: "The authorization server MUST ignore unrecognized request parameters."
     response = ctx.post_token([*ctx.login_form(), ("foo", "bar")])
-    if not _issued_token(response):
+    if not issued_token(response):
         raise Failure(
             f"a valid login with foo=bar was refused ({response.status})",
             expected="200 with a token",
@@ -430,7 +397,7 @@ def json_body_is_rejected(ctx: Context) -> str | None:
     creds = ctx.credentials()
     body = json.dumps({"grant_type": "password", "username": creds.username, "password": creds.password})
     response = ctx.post_token(content=body, headers={"Content-Type": "application/json"})
-    if _issued_token(response):
+    if issued_token(response):
         ctx.state.remember_token("primary", response.json()["access_token"])
         raise Info("the token endpoint accepts a JSON body as well (the contract says form encoding)")
     if response.status not in (400, 415, 422):
@@ -456,7 +423,7 @@ def malformed_forms_get_4xx(ctx: Context) -> str | None:
     notes = []
     for what, content, content_type in bodies:
         response = ctx.post_token(content=content, headers={"Content-Type": content_type})
-        if _issued_token(response) or not 400 <= response.status < 500:
+        if issued_token(response) or not 400 <= response.status < 500:
             raise Failure(
                 f"{what}: answered {response.status}",
                 expected="a 4xx answer and no token",
@@ -470,7 +437,7 @@ def malformed_forms_get_4xx(ctx: Context) -> str | None:
     except TransportError:
         notes.append("the 10 MB body was cut off by the server (connection closed): acceptable")
     else:
-        if _issued_token(response) or not 400 <= response.status < 500:
+        if issued_token(response) or not 400 <= response.status < 500:
             raise Failure(
                 f"a 10 MB body: answered {response.status}",
                 expected="413 (or another 4xx) and no token",
@@ -493,7 +460,7 @@ def password_is_verified_exactly(ctx: Context) -> str | None:
         variants.append(("junk after the first 72 bytes", password.encode()[:72].decode(errors="ignore") + "junk"))
     for what, candidate in variants:
         response = ctx.login(password=candidate).response
-        if _issued_token(response):
+        if issued_token(response):
             raise Failure(
                 f"the password with {what} was ACCEPTED",
                 expected="no token",
@@ -503,6 +470,43 @@ def password_is_verified_exactly(ctx: Context) -> str | None:
         _decided_unless_throttled(response)  # the variants left would be throttled too
     note = "" if len(password.encode()) >= 72 else "; the 72-byte variant needs a password of 72+ bytes"
     return f"{len(variants)} near-miss passwords refused{note}"
+
+
+@check("TOKEN-022", level=Level.MUST, spec=["RFC 6749 §3.3", "RFC 6749 §5.1"], needs=[Need.CAPABILITY])
+def unknown_scope_is_refused_or_not_granted(ctx: Context) -> str | None:
+    """An unknown scope gets 400 invalid_scope, or a token whose scope shows it was not granted."""
+    # RFC 6749 §5.1 scope: "OPTIONAL, if identical to the scope requested by the client;
+    # otherwise, REQUIRED"; §5.2 invalid_scope: "The requested scope is invalid, unknown, ...".
+    require(ctx, "scopes")
+    unknown = f"jwt-conformance-{secrets.token_hex(4)}"
+    response = ctx.login(scope=unknown).response
+    _decided_unless_throttled(response)
+    if not issued_token(response):
+        expect_oauth_error(
+            response,
+            ("invalid_scope",),
+            what=f"scope={unknown}",
+            hint="Answer a scope the server does not define with 400 invalid_scope (RFC 6749 §5.2).",
+        )
+        return f"scope={unknown}: 400 invalid_scope"
+    body = response.json()
+    granted = body.get("scope") if isinstance(body, dict) else None
+    if not isinstance(granted, str):
+        raise Failure(
+            f"scope={unknown} got a token, and the answer does not say which scopes were granted",
+            expected="400 invalid_scope, or a scope member naming what was granted (RFC 6749 §5.1)",
+            actual=describe(response),
+            hint="Refuse unknown scopes with invalid_scope, or return scope whenever it differs from the request.",
+        )
+    if unknown in granted.split():
+        raise Failure(
+            f"scope={unknown}, a scope no server defines, was GRANTED",
+            expected="400 invalid_scope, or a token without it",
+            actual=f"scope: {granted}",
+            hint="Grant only scopes the server defines and the user holds.",
+            security=True,
+        )
+    return f"scope={unknown}: a token with scope {granted!r}, which leaves it out"
 
 
 @check("TOKEN-023", level=Level.MAY, spec=["RFC 9700 §2.4"])

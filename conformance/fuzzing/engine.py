@@ -39,6 +39,7 @@ from .model import Finding, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, Fuz
 from .tokens import TokenEndpointError, TokenSource
 
 EXCERPT_CHARS = 500
+STATEFUL = "stateful"
 # Any JWT in an answer (the token endpoint issues them to the fuzzer's valid logins) is redacted.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
@@ -243,17 +244,24 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
 
 def _drive(schema: Any, collector: _Collector, summary: FuzzSummary, redact: Redactor) -> Iterator[FuzzEvent]:
     rounds: dict[tuple[str, str], int] = {}  # with --max-time the fuzzing phase cycles through the operations
+    stateful = [0, 0]  # cases, new failures: the stateful phase's many short scenarios make one line
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
-            phase = str(getattr(event.phase, "value", event.phase)).lower()
+            phase = _phase_name(event.phase)
             recorder = event.recorder
             cases = len(recorder.cases)
             summary.cases += cases
             skipped = event.skip_reason if event.status == EngineStatus.SKIP else None
             failures = collector.scenario(phase, recorder)
+            if phase == STATEFUL:
+                stateful[0] += cases
+                stateful[1] += failures
+                continue
             key = (phase, recorder.label)
             rounds[key] = rounds.get(key, 0) + 1
             yield OperationTested(phase, recorder.label, cases, failures, skipped, rounds[key])
+        elif isinstance(event, events.PhaseFinished) and _phase_name(event.phase.name) == STATEFUL and stateful[0]:
+            yield OperationTested(STATEFUL, "sequences of operations (links)", stateful[0], stateful[1])
         elif isinstance(event, events.NonFatalError):
             error = FuzzError(event.label, redact(event.info.format().strip()))
             summary.errors.append(error)
@@ -262,6 +270,10 @@ def _drive(schema: Any, collector: _Collector, summary: FuzzSummary, redact: Red
             raise FuzzerError(f"schemathesis stopped: {redact(str(event.exception)).strip().splitlines()[0]}")
         elif isinstance(event, events.EngineFinished):
             yield from _stopped(event.stop_reason, summary)
+
+
+def _phase_name(phase: Any) -> str:
+    return str(getattr(phase, "value", phase)).lower()
 
 
 def _stopped(reason: StopReason, summary: FuzzSummary) -> Iterator[FuzzEvent]:

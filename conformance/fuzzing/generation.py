@@ -62,9 +62,11 @@ def bearer_value(headers: Any) -> str | None:
     return None
 
 
-def _is_positive(case: Any) -> bool:
+def _is_password_grant(case: Any) -> bool:
+    """A positive case of the password grant (not of the refresh grant, not negative data)."""
     meta = case.meta
-    return meta is None or not meta.generation.mode.is_negative
+    positive = meta is None or not meta.generation.mode.is_negative
+    return positive and isinstance(case.body, dict) and case.body.get("grant_type") == "password"
 
 
 def declares_security(operation: Any) -> bool:
@@ -98,7 +100,7 @@ def flatmap_case_hook(target: FuzzTarget) -> Callable[[Any, Any], st.SearchStrat
                 return st.just(case)  # no credentials to replace (a case that tests their absence)
             return st.one_of(st.just(case), unissued_tokens(token).map(lambda bad: _with_token(case, bad, target)))
         credentials = target.credentials
-        if credentials and target.is_token_endpoint(operation) and isinstance(case.body, dict) and _is_positive(case):
+        if credentials and target.is_token_endpoint(operation) and _is_password_grant(case):
             return st.one_of(st.just(case), st.just(credentials).map(lambda login: _with_login(case, login)))
         return st.just(case)
 

@@ -1,77 +1,69 @@
-"""``POST /token``: the resource-owner password grant (RFC 6749 §4.3)."""
+"""``POST /token``: the resource-owner password grant (RFC 6749 §4.3) and the refresh grant (§6)."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..dependencies import get_state
-from ..models import Token, UserInDB
+from ..forms import read_form
+from ..models import MAX_PASSWORD_CHARS, Token, UserInDB
 from ..oauth_errors import TOKEN_CACHE_HEADERS, TokenEndpointError
+from ..scopes import KNOWN_SCOPES, NOT_GRANTED_BY_DEFAULT, UnknownScopeError, format_scope, parse
 from ..state import AppState
 from ..store import MAX_USERNAME_CHARS
 
 router = APIRouter(tags=["auth"])
 
-FORM_TYPE = "application/x-www-form-urlencoded"
-_REQUIRED = ("grant_type", "username", "password")
-_KNOWN = frozenset((*_REQUIRED, "scope"))
-MAX_PASSWORD_BYTES = 1024
+_PASSWORD_REQUIRED = ("grant_type", "username", "password")
+KNOWN_PARAMETERS = frozenset((*_PASSWORD_REQUIRED, "scope", "refresh_token"))
 INVALID_GRANT = "Incorrect username or password"
+INVALID_REFRESH_TOKEN = "The refresh token is invalid"
+_DEFINED = ", ".join(KNOWN_SCOPES)
 
 
-def _check_content_type(value: str | None) -> None:
-    media_type, *params = (value or "").split(";")
-    if media_type.strip().lower() != FORM_TYPE:
-        raise TokenEndpointError("invalid_request", f"Send the parameters as {FORM_TYPE}")
-    for param in params:
-        name, _, charset = param.strip().partition("=")
-        if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            raise TokenEndpointError("invalid_request", "The form must be encoded in UTF-8")
+@dataclass(frozen=True)
+class Grant:
+    """What a successful grant yields: the access token's subject, scope and family, and the refresh token."""
+
+    username: str
+    scope: tuple[str, ...]
+    family_id: str
+    refresh_token: str
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TokenEndpointError("invalid_request", "The request body is too large", status=413)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TokenEndpointError("invalid_request", "The request body is too large", status=413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_form(body: bytes) -> dict[str, str]:
-    """RFC 6749 §3.2: a parameter without a value counts as omitted, and none may be sent twice."""
+def _requested_scope(form: dict[str, str]) -> tuple[str, ...] | None:
+    """The scopes asked for (canonical), None when ``scope`` is omitted; an unknown one is ``invalid_scope``."""
+    text = form.get("scope", "")
+    if not text.strip():
+        return None
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        raise TokenEndpointError("invalid_request", "The form is not valid UTF-8 form encoding") from None
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in _KNOWN or value == "":
-            continue  # unknown parameters MUST be ignored; empty ones count as omitted
-        if name in form:
-            raise TokenEndpointError("invalid_request", f"The parameter {name} is repeated")
-        if "\x00" in value:
-            raise TokenEndpointError("invalid_request", f"The parameter {name} contains a NUL character")
-        form[name] = value
-    return form
+        return parse(text)
+    except UnknownScopeError:
+        # The description never echoes the request: it may hold characters §5.2 does not allow.
+        raise TokenEndpointError("invalid_scope", f"Unknown scope: this server defines {_DEFINED}") from None
 
 
-async def _authenticate(state: AppState, form: dict[str, str], client: str) -> UserInDB:
-    missing = [name for name in _REQUIRED if name not in form]
-    if "grant_type" not in missing and form["grant_type"] != "password":
-        raise TokenEndpointError("unsupported_grant_type", "Only grant_type=password is supported")
+def _password_scope(requested: tuple[str, ...] | None, user: UserInDB) -> tuple[str, ...]:
+    """§3.3: the scopes asked for that the user holds; without ``scope``, the user's except ``admin``."""
+    if requested is None:
+        granted = tuple(s for s in user.scopes if s not in NOT_GRANTED_BY_DEFAULT)
+        if not granted:
+            raise TokenEndpointError("invalid_scope", "The user has no scope granted by default: ask for one")
+        return granted
+    granted = tuple(s for s in requested if s in user.scopes)
+    if not granted:
+        raise TokenEndpointError("invalid_scope", "The user may not be granted any of the requested scopes")
+    return granted
+
+
+async def _password_grant(state: AppState, form: dict[str, str], client: str) -> Grant:
+    missing = [name for name in _PASSWORD_REQUIRED if name not in form]
     if missing:
         raise TokenEndpointError("invalid_request", f"Missing parameter: {', '.join(missing)}")
-    if form.get("scope", "").strip():
-        raise TokenEndpointError("invalid_scope", "This server grants no scopes")
+    requested = _requested_scope(form)
     username, password = form["username"], form["password"]
     retry_after = state.throttle.retry_after(username, client)
     if retry_after:
@@ -82,9 +74,9 @@ async def _authenticate(state: AppState, form: dict[str, str], client: str) -> U
             status=429,
             headers={"Retry-After": str(retry_after)},
         )
-    if len(username) > MAX_USERNAME_CHARS or len(password.encode()) > MAX_PASSWORD_BYTES:
+    if len(username) > MAX_USERNAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
         # Too long to be genuine: the same answer (and one hash) as any wrong credential.
-        await state.passwords.verify(password[:MAX_PASSWORD_BYTES], None)
+        await state.passwords.verify(password[:MAX_PASSWORD_CHARS], None)
         state.throttle.failed(username, client)
         raise TokenEndpointError("invalid_grant", INVALID_GRANT)
     user = state.store.get(username)
@@ -95,18 +87,61 @@ async def _authenticate(state: AppState, form: dict[str, str], client: str) -> U
     state.throttle.succeeded(username)
     if result.new_hash is not None:  # a legacy bcrypt hash, or outdated parameters: upgrade it
         state.store.update_hash(user.username, user.hashed_password, result.new_hash)
-    return user
+    scope = _password_scope(requested, user)
+    family_id, refresh_token = state.grants.start_family(user.username, scope)
+    return Grant(user.username, scope, family_id, refresh_token)
+
+
+def _refresh_grant(state: AppState, form: dict[str, str]) -> Grant:
+    """§6, with rotation: the token is spent, its successor comes with the answer; a reuse ends the family."""
+    token = form.get("refresh_token")
+    if token is None:
+        raise TokenEndpointError("invalid_request", "Missing parameter: refresh_token")
+    requested = _requested_scope(form)
+    grants = state.grants
+    record = grants.find(token)
+    if record is None:
+        raise TokenEndpointError("invalid_grant", INVALID_REFRESH_TOKEN)
+    if record.used:
+        # RFC 9700 §4.14.2: one of the attacker and the client holds a stale token; end the family for both.
+        grants.revoke_family(record.family_id)
+        raise TokenEndpointError("invalid_grant", INVALID_REFRESH_TOKEN)
+    if record.expires_at <= grants.now():
+        raise TokenEndpointError("invalid_grant", INVALID_REFRESH_TOKEN)
+    user = state.store.get(record.username)
+    if user is None or user.disabled:
+        raise TokenEndpointError("invalid_grant", INVALID_REFRESH_TOKEN)
+    if requested is not None and not set(requested) <= set(record.scope):
+        raise TokenEndpointError("invalid_scope", "The requested scope exceeds the original grant")
+    scope = tuple(s for s in (record.scope if requested is None else requested) if s in user.scopes)
+    if not scope:
+        raise TokenEndpointError("invalid_scope", "The user may not be granted any of the requested scopes")
+    successor = grants.rotate(record)
+    if successor is None:  # spent meanwhile by a concurrent request: a reuse like any other
+        grants.revoke_family(record.family_id)
+        raise TokenEndpointError("invalid_grant", INVALID_REFRESH_TOKEN)
+    return Grant(user.username, scope, record.family_id, successor)
 
 
 @router.post("/token", response_model=None)
 async def login_for_access_token(request: Request) -> JSONResponse:
     state = get_state(request)
     try:
-        _check_content_type(request.headers.get("content-type"))
-        form = parse_form(await _read_body(request, state.settings.max_body_bytes))
-        user = await _authenticate(state, form, request.client.host if request.client else "")
+        form = await read_form(request, state.settings.max_body_bytes, KNOWN_PARAMETERS)
+        grant_type = form.get("grant_type")
+        if grant_type == "refresh_token":
+            grant = _refresh_grant(state, form)  # not counted by the login throttle: no password is guessed
+        elif grant_type is None or grant_type == "password":
+            grant = await _password_grant(state, form, request.client.host if request.client else "")
+        else:
+            raise TokenEndpointError(
+                "unsupported_grant_type", "Only grant_type=password and grant_type=refresh_token are supported"
+            )
     except TokenEndpointError as exc:
         return exc.response()
-    issued = state.tokens.issue(user.username)
-    body = Token(access_token=issued.token, expires_in=issued.expires_in)
+    scope = format_scope(grant.scope)
+    issued = state.tokens.issue(grant.username, scope=scope, sid=grant.family_id)
+    body = Token(
+        access_token=issued.token, expires_in=issued.expires_in, refresh_token=grant.refresh_token, scope=scope
+    )
     return JSONResponse(body.model_dump(), headers=TOKEN_CACHE_HEADERS)

@@ -1,4 +1,4 @@
-"""Protected operations: ``GET /users/me`` and ``GET /protected-resource`` (RFC 6750)."""
+"""Protected operations: ``GET /users/me`` (scope ``me``) and ``GET /protected-resource`` (``items:read``), RFC 6750."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..dependencies import get_current_user
+from ..scopes import ITEMS_READ, ME
 
 router = APIRouter(tags=["users"])
 
@@ -19,13 +20,12 @@ PRIVATE = {"Cache-Control": "private, no-store"}
 
 @router.get("/users/me", response_model=None)
 async def read_users_me(request: Request) -> JSONResponse:
-    user = await get_current_user(request)
-    body = {"username": user.username, "email": user.email, "full_name": user.full_name, "disabled": user.disabled}
-    return JSONResponse(body, headers=PRIVATE)
+    user = await get_current_user(request, ME)
+    return JSONResponse(user.public_dict(), headers=PRIVATE)
 
 
 @router.get("/protected-resource", response_model=None)
 async def read_protected_resource(request: Request) -> JSONResponse:
-    user = await get_current_user(request)
+    user = await get_current_user(request, ITEMS_READ)
     body = {"message": "This is a protected resource", "user": {"username": user.username}}
     return JSONResponse(body, headers=PRIVATE)

@@ -76,10 +76,12 @@ BLACK_BOX_CATALOG = (
     | _ids("RATE", [1, 2])
     | _ids("TLS", range(1, 4))
 )
+# Run when the target declares refresh tokens, revocation or scopes.
+CAPABILITIES = {"TOKEN-022", "PROT-004"} | _ids("REFRESH", range(1, 5)) | _ids("REVOKE", range(1, 6))
 
 
 def test_every_black_box_catalog_row_is_implemented_and_the_claim_checks() -> None:
-    assert {c.id for c in ALL} == BLACK_BOX_CATALOG | KEY_ASSISTED
+    assert {c.id for c in ALL} == BLACK_BOX_CATALOG | KEY_ASSISTED | CAPABILITIES
 
 
 def test_checks_are_listed_in_run_order() -> None:

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from reference_impl.cli import cli, seed_demo_users
 from reference_impl.errors import WeakSecretError
 from reference_impl.logging_config import RedactQueryFilter, log_config
+from reference_impl.models import UserInDB
 from reference_impl.secret_key import check_secret, dev_secret_path, load_or_create_dev_secret
 from reference_impl.security import password_hash_for
 from reference_impl.settings import PREFIX, Settings
@@ -101,7 +102,7 @@ def test_users_add_with_password_stdin_then_list(runner: CliRunner, db: Path) ->
     assert "carol password" not in result.output
 
     rows = list_rows(runner)
-    assert rows == {"carol": ["carol", "active", "carol@example.com", "Carol Danvers"]}
+    assert rows == {"carol": ["carol", "active", "carol@example.com", "Carol Danvers", "me items:read"]}
 
     hashed = stored_hash(db, "carol")
     assert hashed.startswith("$argon2id$")
@@ -125,9 +126,9 @@ def test_users_list_never_shows_hashes_of_either_scheme(runner: CliRunner, db: P
     assert stored_hash(db, "johndoe") not in result.output
     rows = {line.split("\t")[0]: line.split("\t") for line in result.output.splitlines()}
     assert rows == {
-        "alice": ["alice", "disabled", "alice@example.com", "Alice Wonderson"],
-        "johndoe": ["johndoe", "active", "johndoe@example.com", "John Doe"],
-        "zed": ["zed", "active", "-", "-"],
+        "alice": ["alice", "disabled", "alice@example.com", "Alice Wonderson", "me items:read"],
+        "johndoe": ["johndoe", "active", "johndoe@example.com", "John Doe", "me items:read admin"],
+        "zed": ["zed", "active", "-", "-", "me items:read"],
     }
 
 
@@ -180,7 +181,7 @@ def test_users_add_prompt_aborts_on_end_of_input(runner: CliRunner, db: Path) ->
 def test_users_add_disabled(runner: CliRunner, db: Path) -> None:
     result = ok(run(runner, "users", "add", "erin", "--disabled", "--password-stdin", input="erin-password\n"))
     assert "added user erin (disabled)" in result.output
-    assert list_rows(runner)["erin"] == ["erin", "disabled", "-", "-"]
+    assert list_rows(runner)["erin"] == ["erin", "disabled", "-", "-", "me items:read"]
 
 
 def test_users_add_refuses_an_invalid_username(runner: CliRunner, db: Path) -> None:
@@ -188,6 +189,69 @@ def test_users_add_refuses_an_invalid_username(runner: CliRunner, db: Path) -> N
     stderr = assert_clean_failure(result, exit_code=1)
     assert "invalid username" in stderr
     assert list_rows(runner) == {}
+
+
+def test_users_add_with_scopes_stores_them_in_canonical_order(runner: CliRunner, db: Path) -> None:
+    ok(run(runner, "users", "add", "root", "--scopes", "admin me", "--password-stdin", input="root-password\n"))
+    ok(run(runner, "users", "add", "viewer", "--scopes", " items:read ", "--password-stdin", input="viewer-pw\n"))
+    ok(run(runner, "users", "add", "nobody", "--scopes", "", "--password-stdin", input="nobody-pw\n"))
+    rows = list_rows(runner)
+    assert rows["root"][4] == "me admin"
+    assert rows["viewer"][4] == "items:read"
+    assert rows["nobody"][4] == "-"
+    store = UserStore(db)
+    try:
+        assert store.get("root").scopes == ["me", "admin"]  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("scopes", ["me superuser", "ADMIN", "me,items:read"])
+def test_users_add_with_an_unknown_scope_is_a_one_line_error_naming_the_valid_ones(
+    runner: CliRunner, db: Path, scopes: str
+) -> None:
+    result = run(runner, "users", "add", "root", "--scopes", scopes, "--password-stdin", input="root-password\n")
+    stderr = assert_clean_failure(result, exit_code=1)
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "unknown scope" in stderr
+    assert "me, items:read, admin" in stderr
+    assert list_rows(runner) == {}
+
+
+def test_users_add_help_names_the_scopes(runner: CliRunner, db: Path) -> None:
+    output = " ".join(ok(run(runner, "users", "add", "--help")).output.split())
+    assert "--scopes" in output
+    assert "me, items:read, admin" in output
+    assert "[default: me items:read]" in output
+
+
+def test_demo_users_johndoe_is_the_admin_and_alice_keeps_the_default(runner: CliRunner, db: Path) -> None:
+    store = UserStore(db)
+    try:
+        seed_demo_users(store, Settings(database=db, hash_profile="fast"))
+        assert store.get("johndoe").scopes == ["me", "items:read", "admin"]  # type: ignore[union-attr]
+        assert store.get("alice").scopes == ["me", "items:read"]  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("name", ["bo\x00b", "x\x93y", "tab\tbed"])
+def test_users_add_refuses_names_an_operator_could_not_read(runner: CliRunner, db: Path, name: str) -> None:
+    result = run(runner, "users", "add", name, "--password-stdin", input="some-password\n")
+    stderr = assert_clean_failure(result, exit_code=1)
+    assert "printable" in stderr
+    assert list_rows(runner) == {}
+
+
+def test_users_list_escapes_names_added_through_the_api(runner: CliRunner, db: Path) -> None:
+    store = UserStore(db)
+    try:
+        store.add(UserInDB(username="odd\x93name", full_name="new\nline", hashed_password="$argon2id$x"))
+    finally:
+        store.close()
+    result = ok(run(runner, "users", "list"))
+    assert result.output.count("\n") == 1
+    assert result.output == "odd\\x93name\tactive\t-\tnew\\nline\tme items:read\n"
 
 
 def test_users_disable_then_list_shows_disabled(runner: CliRunner, db: Path) -> None:

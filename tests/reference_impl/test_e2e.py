@@ -158,6 +158,34 @@ def test_users_and_upgraded_hashes_persist_across_restarts(tmp_path: Path, start
     assert stored_hash(database, "johndoe") == upgraded  # upgraded once, not at every login
 
 
+def test_refresh_tokens_and_revocations_persist_across_restarts(tmp_path: Path, start_server: StartServer) -> None:
+    env = server_env(tmp_path / "users.db", secrets.token_urlsafe(48))
+    add_user(env, "mira", "mira-password")
+    server = start_server(env)
+    with server.client() as client:
+        kept = token_request(client, "mira", "mira-password").json()
+        revoked = token_request(client, "mira", "mira-password").json()
+        answer = client.post("/revoke", data={"token": revoked["access_token"]})
+        assert answer.status_code == 200
+        assert answer.content == b""
+        assert answer.headers["cache-control"] == "no-store"
+        assert me(client, revoked["access_token"]).status_code == 401
+    server.stop_gracefully()
+
+    server = start_server(env)
+    with server.client() as client:
+        response = me(client, revoked["access_token"])
+        assert response.status_code == 401
+        assert response.json()["detail"] == "The access token was revoked"
+        refreshed = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": kept["refresh_token"]})
+        assert refreshed.status_code == 200, refreshed.text
+        assert me(client, refreshed.json()["access_token"]).status_code == 200
+        reuse = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": kept["refresh_token"]})
+        assert reuse.json()["error"] == "invalid_grant"
+        assert me(client, refreshed.json()["access_token"]).status_code == 401  # the whole family is revoked
+    server.stop_gracefully()
+
+
 def test_users_disable_takes_effect_on_a_running_server(demo_server: Server, demo_client: httpx.Client) -> None:
     add_user(demo_server.env, "dora", "dora-password")
     token = login(demo_client, "dora", "dora-password")

@@ -1,5 +1,6 @@
 """schemathesis against the reference app in-process: every check, positive and negative data,
-with real access tokens obtained through the password flow.
+with real access tokens obtained through the password flow (johndoe, with every scope, so that
+the admin operations are fuzzed too).
 
 The schema is loaded at import time (``@schema.parametrize`` needs it then), so this module builds
 its own app on a temporary database rather than using the function-scoped fixtures.
@@ -35,7 +36,7 @@ APP = create_app(
 )
 seed_demo_users(APP.state.reference.store, APP.state.reference.settings)
 
-DEMO_LOGIN = {"grant_type": "password", "username": "johndoe", "password": "secret"}
+DEMO_LOGIN = {"grant_type": "password", "username": "johndoe", "password": "secret", "scope": "me items:read admin"}
 _config = schemathesis.Config()
 _config.projects.default.generation.update(modes=list(GenerationMode))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=_config)
@@ -47,9 +48,7 @@ class PasswordFlow:
 
     def get(self, case: Any, ctx: Any) -> str:
         with TestClient(APP, base_url="http://127.0.0.1") as client:
-            response = client.post(
-                "/token", data={"grant_type": "password", "username": "johndoe", "password": "secret"}
-            )
+            response = client.post("/token", data=DEMO_LOGIN)
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
         return token

@@ -30,8 +30,11 @@ def _cleanup() -> Iterator[None]:
 
 
 OAUTH_ERRORS = ("invalid_request", "invalid_grant", "unsupported_grant_type", "invalid_scope")
+REVOCATION_ERRORS = ("invalid_request", "unsupported_token_type")
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-FORM_ALPHABET = st.sampled_from(list("=&%+ ;abcdefgpsworduntyjh0123456789_") + ["%00", "%ff", "%e2%82", "\x00"])
+FORM_ALPHABET = st.sampled_from(
+    list("=&%+ ;abcdefgpsworduntyjh0123456789_") + ["%00", "%ff", "%e2%82", "\x00", "token", "refresh_", "hint"]
+)
 form_text = st.lists(FORM_ALPHABET, max_size=80).map("".join)
 header_value = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=200)
 
@@ -46,12 +49,21 @@ def test_any_token_request_body_gets_200_or_an_oauth_error(body: bytes, content_
     assert response.status_code in (200, 400, 413), response.text
     assert response.headers["cache-control"] == "no-store"
     if response.status_code != 200:
-        assert response.json()["error"] in (
-            "invalid_request",
-            "invalid_grant",
-            "unsupported_grant_type",
-            "invalid_scope",
-        )
+        assert response.json()["error"] in OAUTH_ERRORS
+
+
+@FUZZ
+@given(body=st.one_of(st.binary(max_size=300), form_text.map(str.encode)), content_type=st.sampled_from(
+    ["application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8", "application/json", ""]
+))  # fmt: skip
+def test_any_revocation_body_gets_an_empty_200_or_an_oauth_error(body: bytes, content_type: str) -> None:
+    response = CLIENT.post("/revoke", content=body, headers={"content-type": content_type})
+    assert response.status_code in (200, 400, 413), response.text
+    assert response.headers["cache-control"] == "no-store"
+    if response.status_code == 200:
+        assert response.content == b""
+    else:
+        assert response.json()["error"] in REVOCATION_ERRORS
 
 
 @FUZZ

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -17,7 +18,9 @@ REALM = 'Bearer realm="jwt-reference"'
 
 
 def forged(app: FastAPI, header: dict[str, Any] | None = None, key: str | None = None, **claims: Any) -> str:
+    """A token signed with the server's key: by default one it accepts (scope ``me items:read``, a random sid)."""
     settings = app.state.reference.settings
+    claims = {"scope": "me items:read", "sid": secrets.token_hex(16), **claims}
     payload = claims_for(claims.pop("subject", "bob"), issuer=settings.issuer, audience=settings.audience, **claims)
     return sign(header or AT_HEADER, payload, key if key is not None else settings.secret_key)
 
@@ -43,7 +46,13 @@ def test_a_valid_token_is_served_privately(client: TestClient, path: str) -> Non
 
 def test_users_me_returns_the_token_owner_and_never_the_hash(client: TestClient) -> None:
     body = client.get("/users/me", headers=bearer(login(client))).json()
-    assert body == {"username": "bob", "email": "bob@example.com", "full_name": "Bob", "disabled": False}
+    assert body == {
+        "username": "bob",
+        "email": "bob@example.com",
+        "full_name": "Bob",
+        "disabled": False,
+        "scopes": ["me", "items:read"],
+    }
     johndoe = client.get("/users/me", headers=bearer(login(client, "johndoe", "secret"))).json()
     assert johndoe["username"] == "johndoe"
 
@@ -125,6 +134,15 @@ INVALID_TOKENS = {
     "no-iat": lambda app: forged(app, iat=REMOVE),
     "no-sub": lambda app: forged(app, sub=REMOVE),
     "no-jti": lambda app: forged(app, jti=REMOVE),
+    "no-scope": lambda app: forged(app, scope=REMOVE),
+    "no-sid": lambda app: forged(app, sid=REMOVE),
+    "jti-int": lambda app: forged(app, jti=42),
+    "jti-empty": lambda app: forged(app, jti=""),
+    "sid-int": lambda app: forged(app, sid=7),
+    "sid-empty": lambda app: forged(app, sid=""),
+    "sid-array": lambda app: forged(app, sid=["x"]),
+    "scope-array": lambda app: forged(app, scope=["me"]),
+    "scope-null": lambda app: forged(app, scope=None),
     "expired-10-min": lambda app: forged(app, exp=int(time.time()) - 600),
     "not-yet-valid": lambda app: forged(app, nbf=int(time.time()) + 600),
     "iat-in-future": lambda app: forged(app, iat=int(time.time()) + 3600),

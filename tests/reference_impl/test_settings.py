@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ def test_defaults_match_the_documented_table() -> None:
     assert settings.secret_key is None
     assert settings.algorithm == "HS256"
     assert settings.access_token_ttl == 900
+    assert settings.refresh_token_ttl == 604_800
     assert settings.database == Path("jwt-reference.db")
     assert settings.max_concurrent_hashes >= 1
 
@@ -27,6 +29,7 @@ def test_every_variable_is_read_with_the_prefix() -> None:
         "JWT_REF_DATABASE": "/srv/data/x.db",
         "JWT_REF_ALGORITHM": "HS512",
         "JWT_REF_ACCESS_TOKEN_TTL": "2",
+        "JWT_REF_REFRESH_TOKEN_TTL": "3600",
         "JWT_REF_ISSUER": "https://issuer.example",
         "JWT_REF_AUDIENCE": "api",
         "JWT_REF_LEEWAY": "0",
@@ -41,6 +44,7 @@ def test_every_variable_is_read_with_the_prefix() -> None:
         database=Path("/srv/data/x.db"),
         algorithm="HS512",
         access_token_ttl=2,
+        refresh_token_ttl=3600,
         issuer="https://issuer.example",
         audience="api",
         leeway=0,
@@ -57,6 +61,9 @@ def test_every_variable_is_read_with_the_prefix() -> None:
         ("ACCESS_TOKEN_TTL", "abc", "is not an integer"),
         ("ACCESS_TOKEN_TTL", "0", "out of range"),
         ("LEEWAY", "-1", "out of range"),
+        ("REFRESH_TOKEN_TTL", "59", "out of range: use 60..31536000"),
+        ("REFRESH_TOKEN_TTL", "31536001", "out of range"),
+        ("REFRESH_TOKEN_TTL", "a week", "is not an integer"),
         ("ALGORITHM", "none", "not supported"),
         ("ALGORITHM", "RS512", "not supported"),
         ("HASH_PROFILE", "cheap", "not valid"),
@@ -94,3 +101,20 @@ def test_weak_secrets_are_refused_with_the_fix(tmp_path: Path, secret: str | Non
     with pytest.raises(WeakSecretError):
         create_app(Settings(secret_key=secret, database=tmp_path / "users.db"))
     assert not (tmp_path / "users.db").exists()
+
+
+@pytest.mark.parametrize("value", ["60", "31536000", " 86400 "])
+def test_the_refresh_token_ttl_takes_its_whole_range(value: str) -> None:
+    assert load_settings({"JWT_REF_REFRESH_TOKEN_TTL": value}).refresh_token_ttl == int(value)
+
+
+def test_the_refresh_token_ttl_reaches_the_grant_store(tmp_path: Path) -> None:
+    app = create_app(
+        Settings(secret_key=secrets.token_urlsafe(48), database=tmp_path / "users.db", refresh_token_ttl=120, leeway=7)
+    )
+    try:
+        grants = app.state.reference.grants
+        assert grants.refresh_token_ttl == 120
+        assert grants.access_token_lifetime == 900 + 7
+    finally:
+        app.state.reference.close()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from reference_impl.errors import UserStoreError
-from reference_impl.models import UserInDB
+from reference_impl.contract import load_contract
+from reference_impl.errors import DuplicateUserError, UserStoreError
+from reference_impl.models import MAX_USERNAME_CHARS, USERNAME_PATTERN, UserInDB
 from reference_impl.store import UserStore
 
 
@@ -44,7 +47,7 @@ def test_usernames_are_data_never_sql(tmp_path: Path, name: str) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("name", ["", " bob", "bob ", "bo\x00b", "b\nob", "x" * 151])
+@pytest.mark.parametrize("name", ["", " bob", "bob ", "\tbob", "bob\u3000", "b\nob", "x" * 151])
 def test_invalid_usernames_are_refused_with_a_clear_error(tmp_path: Path, name: str) -> None:
     store = UserStore(tmp_path / "users.db")
     with pytest.raises(UserStoreError, match="invalid username"):
@@ -55,7 +58,7 @@ def test_invalid_usernames_are_refused_with_a_clear_error(tmp_path: Path, name: 
 def test_duplicate_and_unknown_users_raise_store_errors(tmp_path: Path) -> None:
     store = UserStore(tmp_path / "users.db")
     store.add(user("bob"))
-    with pytest.raises(UserStoreError, match="already exists"):
+    with pytest.raises(DuplicateUserError, match="already exists"):
         store.add(user("bob"))
     with pytest.raises(UserStoreError, match="no user named"):
         store.set_disabled("ghost")
@@ -98,3 +101,142 @@ def test_concurrent_reads_and_writes_from_threads_and_a_second_connection(tmp_pa
     assert all(u.disabled for u in everyone)
     store.close()
     other.close()
+
+
+@pytest.mark.parametrize("name", ["x\x93y", "Dana Scully", "名前", "u" * 150])
+def test_usernames_the_contract_allows_are_stored_as_they_are(tmp_path: Path, name: str) -> None:
+    store = UserStore(tmp_path / "users.db")
+    store.add(user(name))
+    assert store.get(name) == user(name)
+    assert store.get(name[:-1] + "?") is None
+    store.close()
+
+
+@pytest.mark.parametrize("name", ["bo\x00b", "a\tb", "new\nline", "del\x7f", " lead", "trail "])
+def test_control_characters_and_outer_whitespace_are_refused(tmp_path: Path, name: str) -> None:
+    store = UserStore(tmp_path / "users.db")
+    with pytest.raises(UserStoreError, match="invalid username"):
+        store.add(user(name))
+    store.close()
+
+
+def test_the_username_rule_is_the_contracts() -> None:
+    schema = load_contract()["components"]["schemas"]["UserCreate"]["properties"]["username"]
+    assert USERNAME_PATTERN.pattern == schema["pattern"]
+    assert (schema["minLength"], schema["maxLength"]) == (1, MAX_USERNAME_CHARS)
+
+
+def test_scopes_are_stored_in_canonical_order_and_default_to_me_and_items_read(tmp_path: Path) -> None:
+    path = tmp_path / "users.db"
+    store = UserStore(path)
+    store.add(user("bob"))
+    store.add(user("root", scopes=["admin", "me", "admin"]))
+    store.add(user("nobody", scopes=[]))
+    store.close()
+    reopened = UserStore(path)
+    assert reopened.get("bob").scopes == ["me", "items:read"]  # type: ignore[union-attr]
+    assert reopened.get("root").scopes == ["me", "admin"]  # type: ignore[union-attr]
+    assert reopened.get("nobody").scopes == []  # type: ignore[union-attr]
+    assert [(u.username, u.scopes) for u in reopened.list()] == [
+        ("bob", ["me", "items:read"]),
+        ("nobody", []),
+        ("root", ["me", "admin"]),
+    ]
+    with reopened._locked() as conn:
+        assert conn.execute("SELECT scopes FROM users WHERE username = 'root'").fetchone() == ("me admin",)
+    reopened.close()
+
+
+def test_an_unknown_scope_is_refused_before_it_reaches_the_store() -> None:
+    with pytest.raises(ValidationError, match="unknown scope 'root'"):
+        user("bob", scopes=["me", "root"])
+
+
+def test_unknown_scopes_written_into_the_database_by_hand_are_ignored(tmp_path: Path) -> None:
+    store = UserStore(tmp_path / "users.db")
+    store.add(user("bob"))
+    with store._locked() as conn:
+        conn.execute("UPDATE users SET scopes = 'admin  superuser me' WHERE username = 'bob'")
+    assert store.get("bob").scopes == ["me", "admin"]  # type: ignore[union-attr]
+    store.close()
+
+
+# The users table of contract 1.2.0 and before: no scopes column.
+OLD_SCHEMA = """
+CREATE TABLE users (
+    id              INTEGER PRIMARY KEY,
+    username        TEXT    NOT NULL UNIQUE,
+    email           TEXT,
+    full_name       TEXT,
+    hashed_password TEXT    NOT NULL,
+    disabled        INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+INSERT INTO users (username, email, full_name, hashed_password, disabled)
+    VALUES ('olduser', 'old@example.com', 'Old User', '$argon2id$old', 0), ('gone', NULL, NULL, '$2b$x', 1);
+"""
+
+
+def columns(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[1] for row in conn.execute("PRAGMA table_info(users)")]
+    finally:
+        conn.close()
+
+
+def test_a_database_without_the_scopes_column_is_migrated_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(OLD_SCHEMA)
+    conn.close()
+    assert "scopes" not in columns(path)
+
+    store = UserStore(path)
+    assert "scopes" in columns(path)
+    old = store.get("olduser")
+    assert old is not None
+    assert (old.email, old.full_name, old.hashed_password, old.disabled) == (
+        "old@example.com",
+        "Old User",
+        "$argon2id$old",
+        False,
+    )
+    assert old.scopes == ["me", "items:read"]
+    assert store.get("gone").disabled  # type: ignore[union-attr]
+    store.add(user("newuser", scopes=["admin"]))
+    store.close()
+
+    again = UserStore(path)  # a second open finds nothing to migrate
+    assert columns(path).count("scopes") == 1
+    assert again.get("newuser").scopes == ["admin"]  # type: ignore[union-attr]
+    assert again.get("olduser").scopes == ["me", "items:read"]  # type: ignore[union-attr]
+    again.close()
+
+
+def test_two_stores_opening_an_old_database_at_once_both_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(OLD_SCHEMA)
+    conn.close()
+    barrier = threading.Barrier(4)
+    opened: list[UserStore] = []
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            opened.append(UserStore(path))
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert columns(path).count("scopes") == 1
+    for store in opened:
+        assert store.get("olduser").scopes == ["me", "items:read"]  # type: ignore[union-attr]
+        store.close()

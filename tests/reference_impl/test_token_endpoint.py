@@ -34,6 +34,9 @@ def test_password_grant_issues_a_bearer_token(client: TestClient, app: FastAPI) 
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == app.state.reference.settings.access_token_ttl
+    assert body["scope"] == "me items:read"
+    assert body["refresh_token"] != body["access_token"]
+    assert body["refresh_token"].count(".") != 2  # opaque, never a JWT
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["pragma"] == "no-cache"
     assert response.headers["content-type"] == "application/json"
@@ -45,8 +48,11 @@ def test_issued_token_is_an_at_jwt_with_the_rfc_9068_claims(client: TestClient, 
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "HS256", "typ": ACCESS_TOKEN_TYPE}
     claims = jwt.decode(token, settings.secret_key, algorithms=["HS256"], audience=settings.audience)
-    assert set(claims) == {"iss", "sub", "aud", "exp", "iat", "jti"}
+    assert set(claims) == {"iss", "sub", "aud", "exp", "iat", "jti", "scope", "sid"}
     assert claims["sub"] == "bob"
+    assert claims["scope"] == "me items:read"
+    assert len(claims["sid"]) == 32
+    int(claims["sid"], 16)  # random hex
     assert claims["iss"] == settings.issuer
     assert claims["exp"] - claims["iat"] == settings.access_token_ttl
     assert "password" not in str(claims).lower()
@@ -106,7 +112,7 @@ def test_a_repeated_password_with_the_correct_one_last_gets_no_token(client: Tes
     assert_oauth_error(response, "invalid_request")
 
 
-@pytest.mark.parametrize("grant_type", ["client_credentials", "foo", "PASSWORD", "refresh_token"])
+@pytest.mark.parametrize("grant_type", ["client_credentials", "foo", "PASSWORD", "REFRESH_TOKEN", "authorization_code"])
 def test_other_grant_types_are_unsupported(client: TestClient, grant_type: str) -> None:
     assert_oauth_error(post_token(client, {**FORM, "grant_type": grant_type}), "unsupported_grant_type")
 
@@ -117,8 +123,10 @@ def test_unknown_parameters_are_ignored(client: TestClient) -> None:
 
 
 def test_an_empty_scope_is_ignored_and_an_unknown_scope_is_invalid_scope(client: TestClient) -> None:
-    assert post_token(client, {**FORM, "scope": ""}).status_code == 200
-    assert_oauth_error(post_token(client, {**FORM, "scope": "admin"}), "invalid_scope")
+    assert post_token(client, {**FORM, "scope": ""}).json()["scope"] == "me items:read"
+    assert post_token(client, {**FORM, "scope": "  "}).json()["scope"] == "me items:read"
+    assert_oauth_error(post_token(client, {**FORM, "scope": "write"}), "invalid_scope")
+    assert_oauth_error(post_token(client, {**FORM, "scope": 'me "quoted\\'}), "invalid_scope")  # never echoed
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,16 @@ SEED = 20261201
 EXAMPLES = 25
 
 
+# The admin operations need a scope the fuzzer's token lacks (403 throughout): only the clean run of the
+# reference server fuzzes them; the defect runs leave them out, which halves their time.
+ADMIN = ("/users",)
+
+
 def fuzz(app: Any, credentials: Credentials = PRIMARY, **changes: Any) -> tuple[list[Any], FuzzSummary]:
     with serving(app) as base_url:
-        config = FuzzConfig(RunConfig(base_url=base_url, primary=credentials), max_examples=EXAMPLES, seed=SEED)
+        config = FuzzConfig(
+            RunConfig(base_url=base_url, primary=credentials), max_examples=EXAMPLES, seed=SEED, exclude_paths=ADMIN
+        )
         for name, value in changes.items():
             object.__setattr__(config, name, value)
         events = list(run_fuzz(config))
@@ -62,7 +69,7 @@ def counting_logins(app: FastAPI, username: str) -> tuple[Any, list[int]]:
 
 def test_the_reference_server_passes_with_real_tokens_and_real_logins(reference: FastAPI) -> None:
     app, granted = counting_logins(reference, PRIMARY.username)
-    events, summary = fuzz(app)
+    events, summary = fuzz(app, exclude_paths=())
     assert not summary.failed, explain(summary)
     assert summary.logins == 1  # one token served the whole run
     assert len(granted) > 1  # the fuzzer logged in with the real credentials too, not only random ones
@@ -147,7 +154,7 @@ def test_a_tutorial_style_server_fails_against_the_kits_contract(tutorial: FastA
     assert not summary.errors, explain(summary)
     # It has no /health: the note says how to leave the path out, and leaving it out works.
     assert any("GET /health answered 404" in note and "--exclude-path /health" in note for note in summary.notes)
-    _, without = fuzz(tutorial_app(), exclude_paths=("/health", "/.well-known/jwks.json"))
+    _, without = fuzz(tutorial_app(), exclude_paths=("/health", "/.well-known/jwks.json", "/users", "/revoke"))
     assert without.operations == ("POST /token", "GET /users/me", "GET /protected-resource")
     assert {f.operation for f in without.findings} <= set(without.operations) and not without.notes
 
@@ -156,13 +163,14 @@ def test_a_tutorial_style_server_fails_against_the_kits_contract(tutorial: FastA
 @pytest.mark.filterwarnings("ignore:Generating overly large repr")
 def test_an_operation_that_hangs_is_an_error_of_the_run(reference: FastAPI) -> None:
     async def hangs_on_unsigned_tokens(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and dict(scope["headers"]).get(b"authorization", b"").endswith(b"."):
+        unsigned = dict(scope.get("headers", [])).get(b"authorization", b"").endswith(b".")
+        if scope["type"] == "http" and scope["path"] == "/users/me" and unsigned:
             await asyncio.sleep(1)
         await reference(scope, receive, send)
 
     with serving(hangs_on_unsigned_tokens) as base_url:
         target = replace(RunConfig(base_url=base_url, primary=PRIMARY), timeout_s=0.2)
-        events = list(run_fuzz(FuzzConfig(target, max_examples=EXAMPLES, seed=SEED)))
+        events = list(run_fuzz(FuzzConfig(target, max_examples=10, seed=SEED, exclude_paths=ADMIN)))
     summary = events[-1].summary
     assert summary.failed and summary.errors, explain(summary)
     assert all("timed out" in error.message for error in summary.errors), explain(summary)

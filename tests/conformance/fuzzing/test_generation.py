@@ -17,6 +17,7 @@ from conformance.fuzzing import build_fuzz_config
 from conformance.fuzzing.generation import bearer_value, unissued_tokens
 from conformance.fuzzing.tokens import DEFAULT_LIFETIME_S, TokenSource, token_lifetime
 
+from ...clock import Clock
 from ..harness import BASE_URL, PRIMARY
 
 ISSUED = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IiLCJleHAiOjIwMDAwMDAwMDAsImlhdCI6MTk5OTk5OTAwMH0.c2lnbmF0dXJlLWJ5dGVz"
@@ -56,14 +57,6 @@ def test_token_lifetime_prefers_expires_in_then_the_claims() -> None:
     assert token_lifetime({"expires_in": 60}, ISSUED) == 60
     assert token_lifetime({}, ISSUED) == 1000  # exp - iat of ISSUED
     assert token_lifetime({"expires_in": "60"}, "opaque") == DEFAULT_LIFETIME_S
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
