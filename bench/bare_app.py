@@ -14,7 +14,13 @@ from fastapi.responses import JSONResponse
 
 from reference_impl.logging_config import log_config
 
-BODY = {"username": "johndoe", "email": "johndoe@example.com", "full_name": "John Doe", "disabled": False}
+BODY = {
+    "username": "johndoe",
+    "email": "johndoe@example.com",
+    "full_name": "John Doe",
+    "disabled": False,
+    "scopes": ["me", "items:read", "admin"],
+}
 PRIVATE = {"Cache-Control": "private, no-store"}
 
 app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
