@@ -34,7 +34,7 @@ from ..errors import ConfigError, FuzzerError
 from . import checks as _checks  # registers unissued_token_rejected with schemathesis
 from .auth import BearerAuth
 from .config import FuzzConfig
-from .generation import FuzzTarget, flatmap_case_hook
+from .generation import FuzzTarget, flatmap_case_hook, map_case
 from .model import Finding, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested
 from .tokens import TokenEndpointError, TokenSource
 
@@ -213,6 +213,7 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
         target = FuzzTarget(target_config.primary, target_config.paths.token)
         schema.auth(refresh_interval=None)(_provider(tokens))
         schema.hooks.register_hook_with_name(flatmap_case_hook(target), "flatmap_case")
+        schema.hooks.register_hook_with_name(map_case, "map_case")
         schema.hooks.register_hook_with_name(_checks.filter_failure_hook(target), "filter_failure")
         _checks.TARGETS[id(schema)] = target
         operations = tuple(result.ok().label for result in schema.get_all_operations() if result.ok() is not None)

@@ -92,6 +92,7 @@ def flatmap_case_hook(target: FuzzTarget) -> Callable[[Any, Any], st.SearchStrat
 
     def flatmap_case(context: Any, case: Any) -> st.SearchStrategy[Any]:
         operation = context.operation
+        case = without_framing_headers(case)
         if operation is None:
             return st.just(case)
         if declares_security(operation):
@@ -105,6 +106,28 @@ def flatmap_case_hook(target: FuzzTarget) -> Callable[[Any, Any], st.SearchStrat
         return st.just(case)
 
     return flatmap_case
+
+
+# RFC 9112 message framing and hop-by-hop fields: the HTTP layer answers a bad one (400 from the
+# server's parser, RFC 9112 §6.3) before the API sees the request, so they say nothing about the
+# contract. The generator may invent them as extra headers; they are taken out.
+FRAMING_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "host", "connection", "keep-alive", "te", "trailer", "upgrade", "expect"}
+)
+
+
+def without_framing_headers(case: Any) -> Any:
+    """``case`` without generated framing headers (the same object when it has none)."""
+    headers = case.headers or {}
+    if not any(str(name).lower() in FRAMING_HEADERS for name in headers):
+        return case
+    kept = CaseInsensitiveDict({k: v for k, v in headers.items() if str(k).lower() not in FRAMING_HEADERS})
+    return case.derive(headers=kept, keep_auth=True)
+
+
+def map_case(context: Any, case: Any) -> Any:
+    """The ``map_case`` hook (every phase, the coverage phase included): no generated framing headers."""
+    return without_framing_headers(case)
 
 
 def _with_token(case: Any, token: str, target: FuzzTarget) -> Any:

@@ -26,7 +26,7 @@ from ..client import Client
 from ..config import PASSWORD_ENV, Credentials
 from . import checks
 from .auth import BearerAuth
-from .generation import FuzzTarget, flatmap_case_hook
+from .generation import FuzzTarget, flatmap_case_hook, map_case
 from .tokens import TokenSource
 
 USERNAME_ENV = "JWT_CONFORMANCE_USERNAME"
@@ -42,6 +42,7 @@ CREDENTIALS = _credentials()
 TARGET = FuzzTarget(CREDENTIALS, os.environ.get(TOKEN_PATH_ENV) or "/token")
 checks.TARGETS[None] = TARGET
 schemathesis.hook("flatmap_case")(flatmap_case_hook(TARGET))
+schemathesis.hook("map_case")(map_case)
 schemathesis.hook("filter_failure")(checks.filter_failure_hook(TARGET))
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import given, settings, strategies as st
 
@@ -14,12 +16,13 @@ from conformance.client import Client
 from conformance.config import Credentials, RunConfig
 from conformance.errors import ConfigError
 from conformance.fuzzing import build_fuzz_config
-from conformance.fuzzing.generation import bearer_value, unissued_tokens
+from conformance.fuzzing.generation import bearer_value, unissued_tokens, without_framing_headers
 from conformance.fuzzing.tokens import DEFAULT_LIFETIME_S, TokenSource, token_lifetime
 
 from ...clock import Clock
 from ..harness import BASE_URL, PRIMARY
 
+ROOT = Path(__file__).resolve().parents[3]
 ISSUED = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IiLCJleHAiOjIwMDAwMDAwMDAsImlhdCI6MTk5OTk5OTAwMH0.c2lnbmF0dXJlLWJ5dGVz"
 # RFC 6750 §2.1 b64token: a well-formed credential, so that the contract's answer is 401, not 400.
 B64TOKEN_VALUE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -114,3 +117,13 @@ def test_fuzz_config_keeps_the_target_of_run() -> None:
     assert isinstance(config.target, RunConfig)
     assert config.target.base_url == "http://127.0.0.1:8000" and config.target.paths.token == "/oauth/token"
     assert config.seed == 3 and config.max_examples == 100 and config.max_time_s is None
+
+
+def test_generated_framing_headers_are_taken_out() -> None:
+    schema = schemathesis.openapi.from_path(str(ROOT / "openapi.yaml"), config=schemathesis.Config())
+    operation = next(r.ok() for r in schema.get_all_operations() if r.ok().label == "GET /users/me")
+    case = operation.Case(headers={"Content-Length": "s", "transfer-encoding": "x", "X-Other": "1"})
+    cleaned = without_framing_headers(case)
+    assert dict(cleaned.headers) == {"X-Other": "1"}
+    plain = operation.Case(headers={"X-Other": "1"})
+    assert without_framing_headers(plain) is plain
