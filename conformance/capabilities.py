@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .contract import HTTP_METHODS, resolve
+from .contract import operations, resolve, security_of
 
 SERVED_CONTRACT_PATH = "/openapi.json"
 
@@ -83,15 +83,6 @@ def _documents_refresh_grant(document: Mapping[str, Any], token_path: str) -> bo
     return False
 
 
-def _operations(document: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-    for path, item in document.get("paths", {}).items():
-        if isinstance(item, Mapping):
-            for method in HTTP_METHODS:
-                operation = item.get(method)
-                if isinstance(operation, Mapping):
-                    yield method.upper(), str(path), operation
-
-
 def _defined_scopes(document: Mapping[str, Any]) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for node in _walk(document, document.get("components", {}).get("securitySchemes", {})):
@@ -102,15 +93,14 @@ def _defined_scopes(document: Mapping[str, Any]) -> tuple[str, ...]:
 
 def from_document(document: Mapping[str, Any], token_path: str, source: str) -> Capabilities:
     """The capabilities an OpenAPI document declares for the target."""
-    default_security = document.get("security", [])
     operation_scopes: dict[str, tuple[str, ...]] = {}
     revocation = logout = None
-    for method, path, operation in _operations(document):
+    for method, path, operation in operations(document):
         if method == "POST" and path.rstrip("/").endswith("/revoke"):
             revocation = revocation or path
         if method == "POST" and path.rstrip("/").endswith("/logout"):
             logout = logout or path
-        for requirement in operation.get("security", default_security) or []:
+        for requirement in security_of(document, operation):
             scopes = [s for names in (requirement or {}).values() if isinstance(names, list) for s in names]
             if scopes and "{" not in path:
                 operation_scopes.setdefault(f"{method} {path}", tuple(str(s) for s in scopes))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +70,26 @@ def response_schema(document: Mapping[str, Any], path: str, method: str, status:
     return schema if isinstance(schema, Mapping) else None
 
 
+def operations(document: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """(METHOD, path, operation object) of every operation of the document."""
+    for path, item in document.get("paths", {}).items():
+        if isinstance(item, Mapping):
+            for method in HTTP_METHODS:
+                operation = item.get(method)
+                if isinstance(operation, Mapping):
+                    yield method.upper(), str(path), operation
+
+
+def security_of(document: Mapping[str, Any], operation: Mapping[str, Any]) -> list[Any]:
+    """The operation's security requirements: its own ``security``, else the document's."""
+    requirements = operation.get("security", document.get("security", []))
+    return requirements if isinstance(requirements, list) else []
+
+
 def secured_operations(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(method, path) of every operation that declares a security requirement."""
-    default = document.get("security", [])
-    found = []
-    for path, item in document.get("paths", {}).items():
-        for method in HTTP_METHODS:
-            operation = item.get(method)
-            if isinstance(operation, Mapping) and operation.get("security", default) and "{" not in path:
-                found.append((method.upper(), path))
-    return found
+    return [
+        (method, path)
+        for method, path, operation in operations(document)
+        if security_of(document, operation) and "{" not in path
+    ]

@@ -68,15 +68,6 @@ class User(BaseModel):
 class UserInDB(User):
     hashed_password: str
 
-    def public(self) -> User:
-        return User.model_construct(
-            username=self.username,
-            email=self.email,
-            full_name=self.full_name,
-            disabled=self.disabled,
-            scopes=list(self.scopes),
-        )
-
 
 class UserCreate(BaseModel):
     """The body of ``POST /users``: strict types, no unknown fields, the contract's limits."""

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 
 from ..config import Credentials
+from ..contract import security_of
 from .tokens import TokenSet
 
 SEGMENT = st.from_regex(r"[A-Za-z0-9_-]{1,48}", fullmatch=True)
@@ -70,9 +71,8 @@ def _is_password_grant(case: Any) -> bool:
 
 
 def declares_security(operation: Any) -> bool:
-    """Whether the contract asks for credentials on ``operation`` (its own ``security``, else the root's)."""
-    root = operation.schema.raw_schema.get("security", [])
-    return bool(operation.definition.raw.get("security", root))
+    """Whether the contract asks for credentials on the schemathesis ``operation``."""
+    return bool(security_of(operation.schema.raw_schema, operation.definition.raw))
 
 
 @dataclass(frozen=True)

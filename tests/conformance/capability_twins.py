@@ -6,12 +6,11 @@ changed request, or edit the app's answer, so that exactly one rule breaks.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from .harness import Answer, ASGIApp, rewrite
+from .harness import Answer, ASGIApp, answer, rewrite
 
 Scope = dict[str, Any]
 Form = dict[str, str]
@@ -38,15 +37,6 @@ def _replay(body: bytes) -> Callable[[], Awaitable[dict[str, Any]]]:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
-
-
-async def answer(send: Send, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-    content = b"" if body is None else json.dumps(body).encode()
-    fields = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    if body is not None:
-        fields.append((b"content-type", b"application/json"))
-    await send({"type": "http.response.start", "status": status, "headers": fields})
-    await send({"type": "http.response.body", "body": content})
 
 
 async def forward(

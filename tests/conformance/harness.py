@@ -130,6 +130,16 @@ def rewrite(app: ASGIApp, edit: Rewrite) -> ASGIApp:
     return wrapper
 
 
+async def answer(send: Any, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+    """Answer an ASGI request directly (a twin speaking for the app): JSON ``body``, if any, and ``headers``."""
+    content = b"" if body is None else json.dumps(body).encode()
+    fields = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if body is not None:
+        fields.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": fields})
+    await send({"type": "http.response.body", "body": content})
+
+
 def on(method: str, path: str, edit: Callable[[Answer], None]) -> Rewrite:
     """A rewrite that applies ``edit`` only to answers of ``method path``."""
 
@@ -146,6 +156,7 @@ __all__ = [
     "PRIMARY",
     "SECOND",
     "Answer",
+    "answer",
     "Profile",
     "Status",
     "config_for",

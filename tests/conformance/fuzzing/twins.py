@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ..harness import Answer, ASGIApp, on, rewrite
+from ..harness import Answer, ASGIApp, answer, on, rewrite
 
 Scope = dict[str, Any]
 
@@ -28,18 +28,6 @@ def _bearer(scope: Scope) -> str | None:
         if name.lower() == b"authorization" and value[:7].lower() == b"bearer ":
             return str(value[7:].decode("latin-1"))
     return None
-
-
-async def _send_json(send: Any, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    content = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), *(headers or [])],
-        }
-    )
-    await send({"type": "http.response.body", "body": content})
 
 
 async def _send_text(send: Any, status: int, body: bytes) -> None:
@@ -80,7 +68,7 @@ def serves_without_token(app: FastAPI) -> ASGIApp:
     async def wrapper(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/protected-resource" and scope["method"] == "GET":
             body = {"message": "This is a protected resource", "user": {"username": "johndoe"}}
-            await _send_json(send, 200, body, [(b"cache-control", b"private, no-store")])
+            await answer(send, 200, body, {"Cache-Control": "private, no-store"})
             return
         await app(scope, receive, send)
 
