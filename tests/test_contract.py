@@ -143,7 +143,7 @@ ADMIN_BODY = b'{"detail":"needs admin","error":"insufficient_scope"}'
             "/users/me",
             200,
             {"cache-control": "private"},
-            b'{"username":"x","email":null,"full_name":null,"disabled":false}',
+            b'{"username":"x","email":null,"full_name":null,"disabled":false,"scopes":"me"}',
             "scopes",
         ),
         (
