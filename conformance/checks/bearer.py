@@ -242,15 +242,18 @@ def invalid_tokens_get_invalid_token(ctx: Context) -> str | None:
     for what, token in probes:
         response = ctx.get(ctx.me_path, token=token)
         expect_refused(response, what=what, hint="Verify the signature and exp of every token before using it.")
-        if not _names_bearer(response):
+        if _refusal(response) and not _names_bearer(response):
             notes.append(f"{what}: refused without a Bearer challenge ({response.status}), reported by BEARER-001")
             continue
         challenge = _challenge(response)
         # RFC 6750 §3.1: invalid_token: "The access token provided is expired, revoked, malformed, or
         # invalid for other reasons. The resource SHOULD respond with the HTTP 401 (Unauthorized) status code."
         if response.status != 401 or challenge is None or challenge.get("error") != "invalid_token":
+            wrong = [] if response.status == 401 else [f"answered {response.status} instead of 401"]
+            if challenge is None or challenge.get("error") != "invalid_token":
+                wrong.append("does not say invalid_token")
             raise Failure(
-                f"the refusal of {what} does not say invalid_token with 401",
+                f"the refusal of {what} " + " and ".join(wrong),
                 expected='HTTP 401, WWW-Authenticate: Bearer realm="...", error="invalid_token"',
                 actual=_shown(response),
                 hint='Answer 401 and add error="invalid_token" to the challenge: it tells clients to get a new token.',
