@@ -11,6 +11,7 @@ from .client import Client, HeaderList, Response
 from .config import Credentials, RunConfig
 from .forge import ParsedToken, parse
 from .model import Exchange, Skip
+from .target_contract import TargetContract
 
 ROLES = ("primary", "second", "disabled")
 
@@ -30,10 +31,11 @@ class Login:
 class RunState:
     """Shared by every check of a run; safe to use from several threads."""
 
-    def __init__(self, config: RunConfig, client: Client, contract: Mapping[str, Any]) -> None:
+    def __init__(self, config: RunConfig, client: Client, contract: TargetContract) -> None:
         self.config = config
         self.client = client
-        self.contract = contract
+        self.contract = contract  # the target's own contract (empty when unknown: only the core rules apply)
+        contract.attach(client)
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self.baseline: Login | None = None

@@ -17,6 +17,7 @@ from .errors import TargetUnreachableError
 from .login import rejection_error
 from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status, throttled
 from .registry import GROUP_ORDER, REGISTRY, Check
+from .target_contract import TargetContract
 
 FINAL_CHECK = "BASE-003"
 LOGIN_CHECK = "TOKEN-001"
@@ -147,14 +148,28 @@ def _grouped(checks: Sequence[Check]) -> list[tuple[str, list[Check]]]:
     return sorted(groups.items(), key=lambda item: order.get(item[0], len(order)))
 
 
+def target_contract(config: RunConfig, contract: TargetContract | Mapping[str, Any] | None) -> TargetContract:
+    """The run's contract: as given (a document means "the target's contract is this"), else from the config."""
+    if isinstance(contract, TargetContract):
+        return contract
+    if contract is not None:
+        return TargetContract.given(contract)
+    return TargetContract.for_config(config.contract, config.contract_kit_version)
+
+
 def run(
     config: RunConfig,
     checks: Sequence[Check],
     *,
-    contract: Mapping[str, Any],
+    contract: TargetContract | Mapping[str, Any] | None = None,
     client: Client | None = None,
 ) -> Iterator[Result]:
-    """Yield one ``Result`` per check, in catalog order within each group."""
+    """Yield one ``Result`` per check, in catalog order within each group.
+
+    ``contract``: the target's contract (see ``conformance.target_contract``); by default the one the
+    config names, else the document the target serves, else none (the core rules only).
+    """
+    target = target_contract(config, contract)
     owned = client is None
     client = client or Client(
         config.base_url,
@@ -163,17 +178,18 @@ def run(
         redactor=Redactor(config.secrets),
     )
     try:
-        yield from _run(config, checks, contract, client)
+        yield from _run(config, checks, target, client)
     finally:
         if owned:
             client.close()
 
 
-def _run(config: RunConfig, checks: Sequence[Check], contract: Mapping[str, Any], client: Client) -> Iterator[Result]:
+def _run(config: RunConfig, checks: Sequence[Check], contract: TargetContract, client: Client) -> Iterator[Result]:
     for secret, placeholder in config.secrets.items():
         client.redact.add(secret, placeholder)
     state = RunState(config, client, contract)
     baseline_login(state)
+    contract.resolve()  # before any check reads it: a served document is fetched now, once
     if state.token("primary") is None and LOGIN_CHECK in REGISTRY and all(c.id != LOGIN_CHECK for c in checks):
         # The login answered, but malformed (422, 5xx, no access_token): that is a TOKEN-001 failure,
         # reported even when TOKEN-001 was not selected, since everything else depends on it.
