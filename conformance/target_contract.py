@@ -170,13 +170,13 @@ class TargetContract(Mapping[str, Any]):
     def note(self) -> str:
         """One line for the run's summary: where the schemas came from."""
         if self._discover and not self._fetched:
-            return "contract: not needed by the selected checks"
+            return "contract: not read (no selected check needed it)"
         if not self.known:
             return (
-                f"contract: {self.source}: body shapes were held to the core rules only; give --contract PATH, "
+                f"contract: {self.source}: only the core rules apply to body shapes; give --contract PATH, "
                 "or --contract kit:VERSION if the server implements the kit's contract"
             )
-        return f"contract: body shapes were checked against {self.source}"
+        return f"contract: {self.source}: body shapes are checked against its schemas"
 
     def path_for(self, path: str, kit_path: str) -> str | None:
         """The document's path of the operation the target serves at ``path``.

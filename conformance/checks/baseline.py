@@ -83,7 +83,7 @@ def _schema_departures(ctx: Context, status: int, body: dict[str, Any]) -> str:
 
 @check("BASE-001", level=Level.MUST, spec=["contract: GET /users/me"])
 def valid_token_reaches_the_me_endpoint(ctx: Context) -> str | None:
-    """A token from a valid login reaches the me endpoint, which answers 2xx naming the logged-in user, without password material.
+    """A token from a valid login reaches the me endpoint: 2xx, naming the logged-in user, no password material.
 
     The core rules hold any server: the body is a JSON object whose ``username``, ``email``,
     ``preferred_username``, ``sub`` or ``login`` (or the configured ``identity``) is the login name,
