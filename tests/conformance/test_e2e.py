@@ -126,8 +126,6 @@ TUTORIAL_UNDER_FASTAPI = {
     "BEARER-011": "warn",  # a token in the header and the query is accepted
     "BEARER-012": "warn",  # two Authorization fields: the first wins
 }
-# Where today's checks differ: JWT-FMT-011 asks for iss/aud the tutorial never declared (required only when declared).
-TUTORIAL_UNDER_FASTAPI_TODAY = {**TUTORIAL_UNDER_FASTAPI, "JWT-FMT-011": "warn"}
 
 
 def test_a_tutorial_style_server_gets_exactly_its_failures_and_warnings(tmp_path: Path) -> None:
@@ -151,7 +149,7 @@ def test_a_tutorial_style_server_gets_exactly_its_failures_and_warnings(tmp_path
         server.stop()
     document = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     verdicts = {item["id"]: item["status"] for item in document["results"] if item["status"] in ("fail", "warn")}
-    assert verdicts == TUTORIAL_UNDER_FASTAPI_TODAY, result.stdout
+    assert verdicts == TUTORIAL_UNDER_FASTAPI, result.stdout
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
