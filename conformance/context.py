@@ -13,6 +13,7 @@ from .forge import ParsedToken, parse
 from .model import Exchange, Skip
 from .redaction import hmac_verifier, register_keys
 
+ROLES = ("primary", "second", "disabled")
 # A cracked key shorter than this (a word such as "secret") is not replaced in text: it would blank out
 # ordinary words. Reports name it by its word-list entry; tokens signed with it are replaced all the same.
 CRACKED_KEY_SHOWN_BELOW = 8

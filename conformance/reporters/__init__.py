@@ -40,7 +40,6 @@ class FileReporter:
         self.path = path
         self.results: list[Result] = []
         self.info: RunInfo | None = None
-
         self.redact: Redactor | None = None
 
     def start(self, info: RunInfo, plan: Sequence[Check]) -> None:
