@@ -113,6 +113,7 @@ class Client:
         content: bytes | str | None = None,
         recorder: list[Exchange] | None = None,
         timeout_s: float | None = None,
+        retry: bool = True,
     ) -> Response:
         header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
         if not any(name.lower() == "accept-encoding" for name, _ in header_list):
@@ -126,37 +127,52 @@ class Client:
         url = self.url(path)
         if params:
             url += ("&" if "?" in url else "?") + urlencode(list(params.items()))
-        started = time.perf_counter()
-        request = self.http.build_request(
-            method, url, headers=httpx.Headers(header_list), content=body, timeout=timeout_s or self.timeout_s
-        )
-        response: Response | None = None
-        error: str | None = None
-        try:
-            raw = self.http.send(request, stream=True, follow_redirects=False)
+        # A dropped connection or a timeout is a fault of the moment, not an answer: it is tried once more
+        # (and the first attempt stays in the evidence, marked as retried) unless the caller measures time
+        # or tests for a hang (``retry=False``).
+        attempts = 2 if retry else 1
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            request = self.http.build_request(
+                method, url, headers=httpx.Headers(header_list), content=body, timeout=timeout_s or self.timeout_s
+            )
+            response: Response | None = None
+            error: str | None = None
+            transient = False
             try:
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                for chunk in raw.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self.max_response_bytes:
-                        truncated = True
-                        break
-                content_bytes = b"".join(chunks)[: self.max_response_bytes]
+                raw = self.http.send(request, stream=True, follow_redirects=False)
+                try:
+                    chunks: list[bytes] = []
+                    size = 0
+                    truncated = False
+                    for chunk in raw.iter_bytes():
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > self.max_response_bytes:
+                            truncated = True
+                            break
+                    content_bytes = b"".join(chunks)[: self.max_response_bytes]
+                finally:
+                    raw.close()
+                elapsed = time.perf_counter() - started
+                response = Response(raw.status_code, raw.headers, content_bytes, truncated, elapsed)
+            except httpx.TimeoutException:
+                error, transient = f"no answer within {timeout_s or self.timeout_s:g} s", True
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                # Refused, reset or closed without an answer; not a request this client could not even send.
+                transient = isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError)
             finally:
-                raw.close()
-            response = Response(raw.status_code, raw.headers, content_bytes, truncated, time.perf_counter() - started)
-        except httpx.TimeoutException:
-            error = f"no answer within {timeout_s or self.timeout_s:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        finally:
-            if recorder is not None:
-                recorder.append(self._exchange(method, url, header_list, body, response, error, started))
+                again = response is None and transient and attempt < attempts
+                if again and error is not None:
+                    error += " (retried once)"
+                if recorder is not None:
+                    recorder.append(self._exchange(method, url, header_list, body, response, error, started))
+            if not again:
+                break
         if response is None:
-            raise TransportError(f"{method} {self.redact(url)}: {error}")
+            after = " (after one retry)" if attempt > 1 else ""
+            raise TransportError(f"{method} {self.redact(url)}: {error}{after}")
         return response
 
     def _exchange(

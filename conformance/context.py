@@ -43,6 +43,7 @@ class RunState:
         self.baseline: Login | None = None
         self._cracked_secret: bytes | None = None
         self.disturbed_after: str | None = None  # the group after which the baseline token stopped working
+        self.baseline_unchecked: list[str] = []  # groups after which the baseline token could not be re-checked
         self.jwks_lock = threading.Lock()  # one discovery per run (see checks/_jwks.py)
         self.jwks: tuple[str, dict[str, Any]] | None = None
         self.jwks_searched = False
@@ -109,7 +110,9 @@ class Context:
         data: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         content: bytes | str | None = None,
         timeout_s: float | None = None,
+        retry: bool = True,
     ) -> Response:
+        """One request, recorded; a dropped connection or a timeout is retried once unless ``retry=False``."""
         return self.state.client.request(
             method,
             path,
@@ -119,6 +122,7 @@ class Context:
             content=content,
             recorder=self.exchanges,
             timeout_s=timeout_s,
+            retry=retry,
         )
 
     def get(
@@ -128,11 +132,12 @@ class Context:
         token: str | None = None,
         headers: HeaderList | None = None,
         params: Mapping[str, str] | None = None,
+        retry: bool = True,
     ) -> Response:
         header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
         if token is not None:
             header_list.append(("Authorization", f"Bearer {token}"))
-        return self.request("GET", path, headers=header_list, params=params)
+        return self.request("GET", path, headers=header_list, params=params, retry=retry)
 
     def post_token(
         self,
@@ -142,8 +147,11 @@ class Context:
         headers: HeaderList | None = None,
         params: Mapping[str, str] | None = None,
         method: str = "POST",
+        retry: bool = True,
     ) -> Response:
-        return self.request(method, self.config.paths.token, data=data, content=content, headers=headers, params=params)
+        return self.request(
+            method, self.config.paths.token, data=data, content=content, headers=headers, params=params, retry=retry
+        )
 
     # -- credentials and tokens -------------------------------------------------------------------
     def credentials(self, role: str = "primary") -> Credentials:

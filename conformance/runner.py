@@ -122,15 +122,23 @@ def baseline_login(state: RunState) -> None:
         raise error
 
 
-def _still_authenticated(state: RunState) -> bool:
+def _still_authenticated(state: RunState) -> bool | None:
+    """Does the baseline token still work? ``None`` when the probe cannot tell.
+
+    Only a refusal with an HTTP answer (a 4xx other than 429) means a revoked token or a locked
+    account. No HTTP answer (after the client's retry), throttling or a server error says nothing
+    about the token.
+    """
     token = state.token("primary")
     if token is None:
         return True
     try:
         response = Context(state).get(state.config.paths.me, token=token)
     except TransportError:
-        return False
-    return 200 <= response.status < 300
+        return None
+    if 200 <= response.status < 300:
+        return True
+    return False if 400 <= response.status < 500 and response.status != 429 else None
 
 
 def _grouped(checks: Sequence[Check]) -> list[tuple[str, list[Check]]]:
@@ -179,7 +187,12 @@ def _run(config: RunConfig, checks: Sequence[Check], contract: Mapping[str, Any]
             futures = [pool.submit(execute, check, state, low_confidence) for check in members]
             for future in futures:
                 yield future.result()
-            if group != "baseline" and not low_confidence and not _still_authenticated(state):
+            if group == "baseline" or low_confidence:
+                continue
+            still = _still_authenticated(state)
+            if still is None:
+                state.baseline_unchecked.append(group)  # a fault, not a revocation: said by BASE-003
+            elif not still:
                 state.disturbed_after = group
                 low_confidence = True
     final = [check for check in checks if check.id == FINAL_CHECK]

@@ -5,10 +5,12 @@ These run first; when they fail, the checks that need a token are skipped rather
 
 from __future__ import annotations
 
+from ..client import Response, TransportError
 from ..context import Context
 from ..contract import response_schema, schema_errors
 from ..model import Failure, Info, Level
 from ..registry import check
+from ._expect import is_success
 
 
 @check("BASE-001", level=Level.MUST, spec=["contract: GET /users/me"])
@@ -58,13 +60,44 @@ def missing_token_is_refused(ctx: Context) -> str | None:
 
 @check("BASE-003", level=Level.MAY, spec=["harness"])
 def token_survives_the_attacks(ctx: Context) -> str | None:
-    """The baseline token still works after the attack groups (else later results are low-confidence)."""
-    response = ctx.accepted(ctx.token())
-    disturbed = ctx.state.disturbed_after
-    if disturbed is not None or not 200 <= response.status < 300:
-        after = f" after the {disturbed} checks" if disturbed else ""
+    """The baseline token still works after the attack groups (else later results are low-confidence).
+
+    Only a refusal with an HTTP answer (4xx) counts as a revoked token or a locked account. A request
+    that got no HTTP answer even after its retry, a throttled one or a server error says nothing
+    about the token: the baseline could not be re-checked, and no result is marked low-confidence
+    for it.
+    """
+    state = ctx.state
+    unchecked = "; ".join(
+        f"after the {group} checks the baseline token could not be re-checked (no HTTP answer, throttled or "
+        "a server error): not counted as a revocation"
+        for group in state.baseline_unchecked
+    )
+    response: Response | None = None
+    fault = ""
+    try:
+        response = ctx.accepted(ctx.token())
+    except TransportError as exc:
+        fault = str(exc)
+    if state.disturbed_after is not None:
+        now = " (it works again at the end of the run)" if response is not None and is_success(response) else ""
         raise Info(
-            f"the baseline token stopped working{after}: token revoked or account locked by the attacks; "
-            "results after that point are marked low-confidence"
+            f"the baseline token was refused after the {state.disturbed_after} checks{now}: token revoked or "
+            "account locked by the attacks; results after that point are marked low-confidence"
         )
-    return None
+    if response is None:
+        raise TransportError(
+            f"the baseline token could not be re-checked at the end of the run ({fault}): not counted as a "
+            "revocation" + (f"; {unchecked}" if unchecked else "")
+        )
+    if 400 <= response.status < 500 and response.status != 429:
+        raise Info(
+            f"the baseline token was refused at the end of the run (HTTP {response.status}): token revoked or "
+            "account locked by the last checks" + (f"; {unchecked}" if unchecked else "")
+        )
+    if not is_success(response):
+        raise Info(
+            f"the baseline token could not be re-checked at the end of the run (HTTP {response.status}): "
+            "not counted as a revocation" + (f"; {unchecked}" if unchecked else "")
+        )
+    return unchecked or None
