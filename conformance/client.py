@@ -156,6 +156,7 @@ class Client:
                     raw.close()
                 elapsed = time.perf_counter() - started
                 response = Response(raw.status_code, raw.headers, content_bytes, truncated, elapsed)
+                self._learn(url, header_list, body, response)
             except httpx.TimeoutException:
                 error, transient = f"no answer within {timeout_s or self.timeout_s:g} s", True
             except httpx.HTTPError as exc:
@@ -175,6 +176,11 @@ class Client:
             raise TransportError(f"{method} {self.redact(url)}: {error}{after}")
         return response
 
+    def _learn(self, url: str, headers: list[tuple[str, str]], body: bytes | None, response: Response) -> None:
+        """Every credential in any answer (recorded or not) is known to the redactor before anything is shown."""
+        sent = " ".join([url, *(value for _, value in headers), (body or b"").decode("utf-8", errors="replace")])
+        self.redact.learn_answer(sent, response.content, response.headers.values())
+
     def _exchange(
         self,
         method: str,
@@ -186,9 +192,6 @@ class Client:
         started: float,
     ) -> Exchange:
         redact = self.redact
-        if response is not None:  # every credential in any answer is known before anything is shown
-            sent = " ".join([url, *(value for _, value in headers), (body or b"").decode("utf-8", errors="replace")])
-            redact.learn_answer(sent, response.content, response.headers.values())
         safe_headers = [(name, redact(value)) for name, value in headers]
         safe_body = _excerpt(body, redact)
         return Exchange(

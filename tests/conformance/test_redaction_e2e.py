@@ -172,11 +172,14 @@ def test_no_report_holds_a_credential_the_reference_server_issued(
     assert found == [], f"{len(found)} leaks:\n" + "\n".join(found)
     if broken:  # the evidence is kept, as placeholders with their recipes
         report = json.loads(outputs.texts["r.json"])
-        flipped = next(r for r in report["results"] if r["id"] == "JWT-SIG-002")["evidence"]["exchanges"][-1]
-        assert flipped["request"]["headers"][0][1].startswith("Bearer ${FORGED_TOKEN_")
-        assert flipped["curl"].endswith(
-            "built from ${ACCESS_TOKEN}: header kept, claims kept, signature with 1 character(s) changed"
-        )
+        forged = next(r for r in report["results"] if r["id"] == "JWT-SIG-002")["evidence"]["exchanges"][-1]
+        assert forged["request"]["headers"][0][1].startswith("Bearer ${FORGED_TOKEN_")
+        # JWT-SIG-002 sends the token cut short and with one bit forged; the first one accepted ends it.
+        assert re.search(
+            r"  # \$\{FORGED_TOKEN_\d+\} = built from \$\{ACCESS_TOKEN\}: header kept, claims kept, "
+            r"signature (with 1 character\(s\) changed|cut to 39 of 43 characters)$",
+            forged["curl"],
+        ), forged["curl"]
 
 
 def test_no_report_holds_a_credential_of_a_tutorial_server(tmp_path: Path) -> None:
