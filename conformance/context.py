@@ -11,9 +11,13 @@ from .client import Client, HeaderList, Response
 from .config import Credentials, RunConfig
 from .forge import ParsedToken, parse
 from .model import Exchange, Skip
+from .redaction import hmac_verifier, register_keys
 from .target_contract import TargetContract
 
 ROLES = ("primary", "second", "disabled")
+# A cracked key shorter than this (a word such as "secret") is not replaced in text: it would blank out
+# ordinary words. Reports name it by its word-list entry; tokens signed with it are replaced all the same.
+CRACKED_KEY_SHOWN_BELOW = 8
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class RunState:
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self.baseline: Login | None = None
-        self.cracked_secret: bytes | None = None
+        self._cracked_secret: bytes | None = None
         self.disturbed_after: str | None = None  # the group after which the baseline token stopped working
         self.baseline_unchecked: list[str] = []  # groups after which the baseline token could not be re-checked
         self.jwks_lock = threading.Lock()  # one discovery per run (see checks/_jwks.py)
@@ -49,6 +53,7 @@ class RunState:
         self.brute_force: Any = None
         self.capabilities_lock = threading.Lock()  # discovered once per run (see checks/_capabilities.py)
         self.capabilities: Any = None
+        register_keys(client.redact, config)
 
     def credentials(self, role: str) -> Credentials | None:
         return {
@@ -62,10 +67,20 @@ class RunState:
         with self._lock:
             self._tokens.setdefault(role, token)
         placeholder = "${ACCESS_TOKEN}" if role == "primary" else f"${{{role.upper()}_ACCESS_TOKEN}}"
-        self.client.redact.add(token, placeholder)
-        signature = token.rsplit(".", 1)[-1]
-        if len(signature) >= 16:
-            self.client.redact.add(signature, "[issued-signature]")
+        self.client.redact.add_token(token, placeholder)  # with its 16-character pieces (signature included)
+
+    @property
+    def cracked_secret(self) -> bytes | None:
+        """The target's HMAC key, when JWT-FMT-010 found it in the word list."""
+        return self._cracked_secret
+
+    @cracked_secret.setter
+    def cracked_secret(self, key: bytes | None) -> None:
+        self._cracked_secret = key
+        if key:  # tokens signed with it are usable credentials; its text (when not a common word) is a secret
+            self.client.redact.add_key(hmac_verifier(key), "${CRACKED_KEY}")
+            if len(key) >= CRACKED_KEY_SHOWN_BELOW:
+                self.client.redact.add(key.decode("utf-8", errors="replace"), "${CRACKED_KEY}")
 
     def token(self, role: str) -> str | None:
         with self._lock:

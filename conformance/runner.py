@@ -85,19 +85,22 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
     status = verdict(check, outcome, state.config)
     failure = outcome if isinstance(outcome, Failure) else None
     evidence = tuple(ctx.exchanges[-6:]) if status is not Status.PASS else ()
-    return Result(
-        id=check.id,
-        title=check.title,
-        level=check.level,
-        status=status,
-        spec=check.spec,
-        message=state.client.redact(message),
-        expected=failure.expected if failure else None,
-        actual=state.client.redact(failure.actual) if failure and failure.actual else None,
-        hint=failure.hint if failure else None,
-        exchanges=evidence,
-        duration_s=time.perf_counter() - started,
-        low_confidence=low_confidence,
+    # Every text and exchange is redacted again with all the run knows by now (tokens, keys, forgeries).
+    return state.client.redact.result(
+        Result(
+            id=check.id,
+            title=check.title,
+            level=check.level,
+            status=status,
+            spec=check.spec,
+            message=message,
+            expected=failure.expected if failure else None,
+            actual=failure.actual if failure and failure.actual else None,
+            hint=failure.hint if failure else None,
+            exchanges=evidence,
+            duration_s=time.perf_counter() - started,
+            low_confidence=low_confidence,
+        )
     )
 
 

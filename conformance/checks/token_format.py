@@ -577,11 +577,14 @@ def token_secret_is_not_a_published_one(ctx: Context) -> str | None:
     for number, candidate in enumerate(weak_secrets(), start=1):
         if verify_hs(parsed, candidate):
             ctx.state.cracked_secret = candidate
+            # The key itself is never printed: reports name its list entry, and tokens signed with it
+            # (the key-assisted checks of later groups) appear as placeholders built with ${CRACKED_KEY}.
             raise Failure(
                 f"the token's {alg} signature verifies with a well-known published key "
                 f"(list entry #{number}, length {len(candidate)}): anyone can forge tokens this server accepts",
                 expected="a signature no published or guessable secret reproduces",
-                actual=f"signature reproduced with word-list entry #{number} ({len(candidate)} bytes)",
+                actual=f"signature reproduced with word-list entry #{number} ({len(candidate)} bytes)"
+                " (shown as ${CRACKED_KEY})",
                 hint=FRESH_SECRET,
             )
     key = ctx.config.keys.hs_secret

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from conformance.client import Client, Redactor, TransportError
+from conformance.forge import flip_last_bit, make_hs
 from conformance.model import Exchange
 
 Handler = Callable[[socket.socket], None]
@@ -104,6 +106,28 @@ def test_exchanges_are_redacted_and_reproducible(
     assert exchange.request_body == "username=bob&password=${PASSWORD}"
     assert exchange.response_body == '{"echo": "${PASSWORD}"}'
     assert exchange.curl.endswith(f'--data-binary "username=bob&password=${{PASSWORD}}" {client.base_url}/token')
+
+
+def test_every_token_in_any_answer_is_redacted_from_then_on(
+    raw_server: Callable[[Handler], str], client_for: Callable[..., Client]
+) -> None:
+    """A refused login (400) that still carries tokens: they are placeholders in that exchange and every later one."""
+    access = make_hs({"alg": "HS256"}, {"sub": "bob", "jti": "1"}, b"the server's own key, unknown to us")
+    body = json.dumps({"error": "invalid_grant", "access_token": access, "refresh_token": "r-0123456789abcdefghij"})
+    client = client_for(raw_server(answer("400 Bad Request", {"Content-Type": "application/json"}, body.encode())))
+    recorder: list[Exchange] = []
+    client.request("POST", "/token", data={"username": "bob", "password": "x"}, recorder=recorder)
+    assert recorder[0].response_body == (
+        '{"error": "invalid_grant", "access_token": "${ACCESS_TOKEN}", "refresh_token": "${REFRESH_TOKEN}"}'
+    )
+    flipped = f"{access.rsplit('.', 1)[0]}.{flip_last_bit(access.rsplit('.', 1)[1])}"
+    client.request("GET", "/users/me", headers={"Authorization": f"Bearer {flipped}"}, recorder=recorder)
+    assert recorder[1].request_headers[0] == ("Authorization", "Bearer ${FORGED_TOKEN_1}")
+    assert recorder[1].curl == (
+        f'curl -i -X GET -H "Authorization: Bearer ${{FORGED_TOKEN_1}}" {client.base_url}/users/me'
+        "  # ${FORGED_TOKEN_1} = built from ${ACCESS_TOKEN}: header kept, claims kept, "
+        "signature with 1 character(s) changed"
+    )
 
 
 # -- faults are not verdicts: a dropped connection or a timeout is tried once more ----------------------------------
