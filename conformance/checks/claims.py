@@ -238,6 +238,15 @@ def malformed_exp_is_rejected(ctx: Context) -> str | None:
     return "; ".join(notes) or None
 
 
+def _needs_sub(ctx: Context) -> None:
+    """The sub checks judge servers that name the user in sub; one whose tokens carry none uses another claim."""
+    if "sub" not in (ctx.parsed.claims or {}):
+        raise Skip(
+            "the server's tokens carry no sub: it names the user in another claim, so removing or changing sub "
+            "says nothing (JWT-FMT-006 reports the missing sub)"
+        )
+
+
 @check("JWT-CLM-006", level=Level.MUST, spec=["RFC 9068 §2.2", "contract"], needs=[Need.SIGNING_KEY])
 def token_without_sub_is_rejected(ctx: Context) -> str | None:
     """A token without sub is refused.
@@ -245,6 +254,7 @@ def token_without_sub_is_rejected(ctx: Context) -> str | None:
     Impact: A token without a subject accepted leaves the server serving a request for nobody in particular, or
     for a default user.
     """
+    _needs_sub(ctx)
     Minter(ctx).refused("a token without sub", sub=REMOVE)
     return None
 
@@ -255,6 +265,7 @@ def unknown_subject_is_rejected(ctx: Context) -> str | None:
 
     Impact: A token for a deleted or unknown user accepted keeps access alive after the account is gone.
     """
+    _needs_sub(ctx)
     Minter(ctx).refused("a token for an unknown user", sub="no-such-user-" + secrets.token_hex(6))
     return None
 
@@ -265,6 +276,7 @@ def malformed_sub_is_rejected(ctx: Context) -> str | None:
 
     Impact: A subject of the wrong type accepted, or a 5xx, shows identity lookups an attacker can confuse.
     """
+    _needs_sub(ctx)
     minter = Minter(ctx)
     username = ctx.credentials().username
     for what, value in (("a number", 42), ("an array", [username]), ("null", None), ("10 KB long", "u" * 10_240)):

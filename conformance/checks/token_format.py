@@ -49,7 +49,7 @@ SECRET_CLAIMS = frozenset(
 )
 PASSWORD_HASH = re.compile(r"^\$(2[abxy]?|argon2(id|i|d)|pbkdf2[-\w]*|scrypt|[156]|sha(256|512)?)\$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-DECLARED_CLAIM = re.compile(r"[`\"'](iss|aud)[`\"']")
+DECLARED_CLAIM = re.compile(r"[`\"'](iss|aud|sub)[`\"']")
 
 # Messages say "key", not "secret": reports redact the users' passwords wherever they occur,
 # and a demo password such as "secret" would otherwise blank out the message's own words.
@@ -138,7 +138,7 @@ def _max_lifetime(contract: Mapping[str, Any]) -> int:
 
 
 def _declared_claims(contract: Mapping[str, Any]) -> set[str]:
-    """The ones of iss and aud that the contract says its access tokens carry."""
+    """The ones of iss, aud and sub that the contract says its access tokens carry."""
     texts = [str(contract.get("info", {}).get("description", ""))]
     components = contract.get("components", {})
     for scheme in components.get("securitySchemes", {}).values():
@@ -413,11 +413,15 @@ def token_sub_identifies_the_user(ctx: Context) -> str | None:
     """
     claims = _claims(ctx)
     if "sub" not in claims:
+        # RFC 7519 §4.1.2: "Use of this claim is OPTIONAL"; RFC 9068 §2.2 makes it REQUIRED of at+jwt tokens.
+        declared = _sub_declarations(ctx, _header(ctx))
         raise Failure(
-            "the token has no sub claim",
-            expected='"sub": the user the token was issued to (RFC 9068 §2.2 REQUIRED)',
+            "the token has no sub claim"
+            + (f" ({' and '.join(declared)} require(s) it)" if declared else " (nothing declares it: a warning)"),
+            expected='"sub": the user the token was issued to (RFC 9068 §2.2 REQUIRED of at+jwt tokens)',
             actual=f"claims: {', '.join(sorted(claims)) or '(none)'}",
             hint="Put the user's stable identifier (username or id, as a string) in sub.",
+            level=Level.MUST if declared else Level.SHOULD,
         )
     sub = claims["sub"]
     # RFC 7519 §4.1.2: "The "sub" value is a case-sensitive string containing a StringOrURI value."
@@ -626,17 +630,29 @@ def token_secret_is_not_a_published_one(ctx: Context) -> str | None:
     return f"none of {len(weak_secrets()) + 1} published or default HMAC keys reproduces the signature"
 
 
+def _is_access_token_profile(header: Mapping[str, Any]) -> bool:
+    typ = header.get("typ")
+    return isinstance(typ, str) and typ.lower().removeprefix("application/") == "at+jwt"
+
+
+def _sub_declarations(ctx: Context, header: Mapping[str, Any]) -> list[str]:
+    """Who requires the token to carry sub: the target's contract, or the token's own typ at+jwt."""
+    declared = [ctx.state.contract.source] if "sub" in _declared_claims(ctx.state.contract) else []
+    if _is_access_token_profile(header):
+        declared.append('the token\'s own typ "at+jwt" (RFC 9068 §2.2)')
+    return declared
+
+
 def _claim_declarations(ctx: Context, header: Mapping[str, Any]) -> dict[str, list[str]]:
     """iss / aud -> who requires the token to carry it: the config, the target's contract, the token's own typ."""
     declared: dict[str, list[str]] = {"iss": [], "aud": []}
     for name, value in (("iss", ctx.config.issuer), ("aud", ctx.config.audience)):
         if value is not None:
             declared[name].append("the config")
-    for name in _declared_claims(ctx.state.contract):
+    for name in _declared_claims(ctx.state.contract) - {"sub"}:
         declared[name].append(ctx.state.contract.source)
-    typ = header.get("typ")
     # RFC 9068 §2.2: iss, exp, aud, sub, iat and jti are REQUIRED of a JWT access token (typ at+jwt).
-    if isinstance(typ, str) and typ.lower().removeprefix("application/") == "at+jwt":
+    if _is_access_token_profile(header):
         for name in declared:
             declared[name].append('the token\'s own typ "at+jwt" (RFC 9068 §2.2)')
     return {name: reasons for name, reasons in declared.items() if reasons}

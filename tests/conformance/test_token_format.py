@@ -258,6 +258,22 @@ def test_fmt_006_fails_on_a_missing_or_non_string_sub(change: Callable[[dict[str
     assert results["JWT-FMT-006"].status is Status.FAIL, explain(results)
 
 
+@pytest.mark.parametrize(("typ", "status"), [("JWT", Status.WARN), ("at+jwt", Status.FAIL)])
+def test_fmt_006_requires_sub_only_where_something_declares_it(typ: str, status: Status) -> None:
+    # RFC 7519 makes sub optional (servers such as simplejwt name the user in user_id); RFC 9068 §2.2
+    # requires it of at+jwt tokens. Here no contract of the target's own says anything about sub.
+    def user_id_instead_of_sub(claims: dict[str, Any]) -> None:
+        claims["user_id"] = claims.pop("sub")
+
+    key = secrets.token_hex(32)
+    app = token_server(signed(header={"alg": "HS256", "typ": typ}, change=user_id_instead_of_sub, key=key.encode()))
+    results = run_checks(app, ["JWT-FMT-006", "JWT-CLM-006", "JWT-CLM-007"], contract=None, keys=Keys(hs_secret=key))
+    assert results["JWT-FMT-006"].status is status, explain(results)
+    # The sub claim checks say nothing about a server that does not use sub: skipped, not failed.
+    assert results["JWT-CLM-006"].status is Status.SKIP, explain(results)
+    assert results["JWT-CLM-007"].status is Status.SKIP, explain(results)
+
+
 def test_fmt_006_fails_when_two_users_share_an_opaque_sub() -> None:
     results = run_twin(signed(change=lambda claims: claims.update(sub="user")), ["JWT-FMT-006"])
     assert results["JWT-FMT-006"].status is Status.FAIL, explain(results)
