@@ -133,12 +133,19 @@ def _ask_for_the_me_scopes(state: RunState, ctx: Context, token: str) -> None:
     token becomes the run's primary token.
     """
     from .checks._capabilities import capabilities
+    from .checks.scopes import answered_scope, claimed_scope
 
     needed = capabilities(ctx).operation_scopes.get(f"GET {state.config.paths.me}")
-    if not needed:
+    baseline = state.baseline
+    if not needed or baseline is None:
         return
+    granted = answered_scope(baseline)
+    granted = claimed_scope(token) if granted is None else granted
     try:
-        if 200 <= ctx.get(state.config.paths.me, token=token).status < 300:
+        if granted is not None and set(needed) <= granted:
+            return
+        # The grant visibly lacks a needed scope, or nothing says what was granted: then ask the me path.
+        if granted is None and 200 <= ctx.get(state.config.paths.me, token=token).status < 300:
             return
         scoped = ctx.login("primary", scope=" ".join(needed))
     except TransportError:

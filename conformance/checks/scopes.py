@@ -38,13 +38,13 @@ def _scope_set(value: Any) -> set[str] | None:
     return None
 
 
-def _answered_scope(login: Login) -> set[str] | None:
+def answered_scope(login: Login) -> set[str] | None:
     """The ``scope`` member of a token answer (RFC 6749 §5.1), if it has one."""
     body = login.body
     return _scope_set(body.get("scope")) if isinstance(body, dict) else None
 
 
-def _claimed_scope(token: str) -> set[str] | None:
+def claimed_scope(token: str) -> set[str] | None:
     """The scopes a JWT access token's claims name, if it is a JWT that names them."""
     claims = parse(token).claims or {}
     for name in CLAIMS:
@@ -143,10 +143,10 @@ def _default_grant(
     operation that needs only that scope answers 403 to the default token (lacks) or 2xx (holds).
     """
     baseline = ctx.state.baseline
-    answered = _answered_scope(baseline) if baseline is not None else None
+    answered = answered_scope(baseline) if baseline is not None else None
     if answered is not None:
         return answered, set(), "the login's scope"
-    claimed = _claimed_scope(token)
+    claimed = claimed_scope(token)
     if claimed is not None:
         return claimed, set(), "the token's scope claim"
     holds: set[str] = set()
@@ -163,7 +163,7 @@ def _default_grant(
 
 def _granted(scope: str, login: Login, token: str, default: set[str]) -> None:
     """``Failure`` (security) when the token answer or the token's claims include ``scope``."""
-    for where, granted in (("the answer's scope", _answered_scope(login)), ("its scope claim", _claimed_scope(token))):
+    for where, granted in (("the answer's scope", answered_scope(login)), ("its scope claim", claimed_scope(token))):
         if granted is not None and scope in granted:
             raise Failure(
                 f"scope={scope}, which the primary user's default grant ({_shown(default)}) lacks, was GRANTED "
@@ -183,7 +183,7 @@ def _ask_for(ctx: Context, found: Capabilities, scope: str, default: set[str], t
         code = oauth_error_code(login.response)
         return f"scope={scope}: {login.response.status}" + (f" {code}" if code else "") + ", no token"
     _granted(scope, login, login.token, default)
-    answered, claimed = _answered_scope(login), _claimed_scope(login.token)
+    answered, claimed = answered_scope(login), claimed_scope(login.token)
     refused_on = None
     paths = _get_operations(found, scope, default)  # GET only: never an unsafe method with this token
     if paths:
