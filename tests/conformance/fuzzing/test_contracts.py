@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Response
+from fastapi.testclient import TestClient
 
 from conformance.capabilities import Capabilities
-from conformance.client import Redactor
+from conformance.client import Client, Redactor
 from conformance.config import Paths, RunConfig
 from conformance.contract import default_contract_path, load_contract, operations
 from conformance.fuzzing.collector import Collector
-from conformance.fuzzing.contracts import BEARER_CHALLENGE, JSON, core_document, with_implied_responses
+from conformance.fuzzing.contracts import (
+    BEARER_CHALLENGE,
+    JSON,
+    choose_contract,
+    core_document,
+    with_implied_responses,
+)
 from conformance.fuzzing.model import AbsentOperation, Finding
 
-from ..harness import PRIMARY
+from ..harness import BASE_URL, PRIMARY
 
 KIT = load_contract(default_contract_path())
 CONFIG = RunConfig(base_url="http://127.0.0.1:9", primary=PRIMARY)
@@ -82,7 +91,7 @@ def test_the_core_document_follows_the_configured_paths_and_the_claimed_capabili
     )
 
 
-FASTAPI_STYLE = {
+FASTAPI_STYLE: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "t", "version": "1"},
     "paths": {
@@ -173,3 +182,39 @@ def test_the_findings_of_an_absent_operation_are_left_out_but_its_5xx() -> None:
     assert absent == [AbsentOperation("GET /health", requests=2, not_found=1, left_out=1)]
     kept = {(f.operation, f.check) for f in collector.kept(absent)}
     assert kept == {("GET /health", "not_a_server_error"), ("GET /users/me", "content_type_conformance")}
+
+
+def serving_openapi(status: int, body: bytes, media: str = "application/json") -> Client:
+    """A client of an in-process app whose ``/openapi.json`` answers ``status`` and ``body``."""
+    app = FastAPI(openapi_url=None)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(body, status_code=status, media_type=media)
+
+    return Client(BASE_URL, http=TestClient(app, base_url=BASE_URL))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "media", "problem"),
+    [
+        (404, b'{"detail": "Not Found"}', JSON, None),
+        (200, b"<html>a catch-all page</html>", "text/html", None),
+        (200, b'{"swagger": "2.0", "paths": {}}', JSON, "the target's /openapi.json is not an OpenAPI 3 document"),
+    ],
+)
+def test_a_served_document_that_cannot_be_used_falls_back_to_the_core(
+    status: int, body: bytes, media: str, problem: str | None
+) -> None:
+    contract, notes = choose_contract(CONFIG, serving_openapi(status, body, media))
+    assert contract.source == "core" and contract.core_rules and contract.location.startswith("the kit's contract ")
+    expected = [f"{problem}: the core operations are fuzzed instead (pass your contract with --contract)"]
+    assert notes == (expected if problem else [])
+
+
+def test_a_served_document_is_the_contract() -> None:
+    body = json.dumps(FASTAPI_STYLE).encode()
+    contract, notes = choose_contract(CONFIG, serving_openapi(200, body))
+    assert contract.source == "served" and not contract.core_rules and notes == []
+    assert contract.location == f"{BASE_URL}/openapi.json" and labels(contract.document) == labels(FASTAPI_STYLE)
+    assert "401" in contract.document["paths"]["/items"]["get"]["responses"]  # read with the implied refusals
