@@ -177,12 +177,19 @@ def with_implied_responses(document: dict[str, Any], config: RunConfig) -> dict[
 # --- the kit's contract reduced to the core operations -------------------------------------------------
 
 
-def _core_response(kit: Mapping[str, Any], status: str, response: Any, token: bool, secured: bool) -> dict[str, Any]:
+# The answers the RFCs send as JSON: RFC 6749 §5.1 and §5.2 (the token endpoint), RFC 7009 §2.2.1
+# (revocation errors, as RFC 6749 §5.2).
+TOKEN_JSON = frozenset({"200", "400"})
+REVOCATION_JSON = frozenset({"400"})
+
+
+def _core_response(
+    kit: Mapping[str, Any], status: str, response: Any, json_statuses: frozenset[str], token: bool, secured: bool
+) -> dict[str, Any]:
     response = resolve(kit, response)
     out: dict[str, Any] = {"description": str(response.get("description", "")).strip() or status}
     if response.get("content"):
-        media = JSON if token and status in ("200", "400") else ANY_MEDIA
-        out["content"] = {media: {"schema": {}}}
+        out["content"] = {(JSON if status in json_statuses else ANY_MEDIA): {"schema": {}}}
     headers: dict[str, Any] = {}
     if token and status == "200":
         headers["Cache-Control"] = NO_STORE
@@ -194,14 +201,19 @@ def _core_response(kit: Mapping[str, Any], status: str, response: Any, token: bo
 
 
 def _core_operation(
-    kit: Mapping[str, Any], template: Mapping[str, Any], *, token: bool = False, scopes: tuple[str, ...] | None = None
+    kit: Mapping[str, Any],
+    template: Mapping[str, Any],
+    *,
+    json_statuses: frozenset[str] = frozenset(),
+    token: bool = False,
+    scopes: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """``template`` judged by the core rules: any body, the headers the RFCs require; bearer security."""
     operation = copy.deepcopy({k: v for k, v in template.items() if k not in ("responses", "security")})
     secured = scopes is not None
     operation["security"] = [{"bearerAuth": list(scopes)}] if scopes is not None else []
     operation["responses"] = {
-        str(status): _core_response(kit, str(status), response, token, secured)
+        str(status): _core_response(kit, str(status), response, json_statuses, token, secured)
         for status, response in template.get("responses", {}).items()
     }
     return operation
@@ -218,7 +230,7 @@ def core_document(
     def put(path: str, method: str, operation: dict[str, Any]) -> None:
         paths.setdefault(path, {})[method.lower()] = operation
 
-    token = _core_operation(kit, kit_paths["/token"]["post"], token=True)
+    token = _core_operation(kit, kit_paths["/token"]["post"], json_statuses=TOKEN_JSON, token=True)
     if not claimed.refresh_tokens:  # the refresh grant is a capability: without it, only the password grant
         token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = {
             "$ref": "#/components/schemas/PasswordGrantRequest"
@@ -228,7 +240,8 @@ def core_document(
     for protected in config.paths.protected:
         put(protected, "get", _core_operation(kit, kit_paths["/protected-resource"]["get"], scopes=()))
     if claimed.revocation_path:
-        put(claimed.revocation_path, "post", _core_operation(kit, kit_paths["/revoke"]["post"], token=True))
+        revoke = _core_operation(kit, kit_paths["/revoke"]["post"], json_statuses=REVOCATION_JSON)
+        put(claimed.revocation_path, "post", revoke)
     if claimed.logout_path:
         left_out.append(f"POST {claimed.logout_path} (logout) is not fuzzed: it would end the fuzzer's own token")
     for label, scopes in claimed.operation_scopes.items():

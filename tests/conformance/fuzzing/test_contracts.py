@@ -81,6 +81,9 @@ def test_the_core_document_follows_the_configured_paths_and_the_claimed_capabili
     assert document["paths"]["/auth/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"][
         "schema"
     ] == {"$ref": "#/components/schemas/TokenRequest"}
+    revoke = document["paths"]["/oauth/revoke"]["post"]
+    assert revoke["security"] == [] and "headers" not in revoke["responses"]["200"]  # RFC 7009 asks no no-store
+    assert revoke["responses"]["400"]["content"] == {JSON: {"schema": {}}}  # RFC 7009 §2.2.1
     assert document["paths"]["/stats"]["get"]["security"] == [{"bearerAuth": ["ops"]}]
     assert document["paths"]["/me"]["get"]["security"] == [{"bearerAuth": ["me"]}]
     assert document["components"]["securitySchemes"]["oauth2Password"]["flows"]["password"]["tokenUrl"] == "/auth/token"
