@@ -1,8 +1,9 @@
 """What the target implements beyond the password grant: refresh tokens, revocation, scopes.
 
 The checks of a capability run only when the target declares it: in the config file
-(``capabilities``), or in its own OpenAPI document (``--contract``, else the one it serves at
-``/openapi.json``, as FastAPI apps do). The kit's contract is not evidence: it declares everything.
+(``capabilities``), or in its own OpenAPI document (``--contract PATH``, else the one it serves at
+``/openapi.json``, as FastAPI apps do). The kit's contract is not evidence: it declares everything,
+so a target that claims it (``--contract kit:VERSION``) is read from the document it serves.
 
 - refresh tokens: the token endpoint's request body documents ``grant_type=refresh_token``, or an
   OAuth 2.0 password flow declares a ``refreshUrl``;
@@ -18,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .contract import operations, resolve, security_of
-
-SERVED_CONTRACT_PATH = "/openapi.json"
+from .target_contract import SERVED_CONTRACT_PATH as SERVED_CONTRACT_PATH
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import click
 
 from .config import PASSWORD_ENV, RunConfig, build_config
-from .contract import load_contract
 from .errors import ConfigError, ConformanceError, NoChecksSelectedError
 from .model import Result, Status, Summary
 from .registry import Check, all_checks, select
@@ -24,6 +23,7 @@ from .reporters.json_report import JsonReporter
 from .reporters.junit import JunitReporter
 from .reporters.markdown import MarkdownReporter
 from .runner import run
+from .target_contract import TargetContract, current_kit_version, kit_contract_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +55,9 @@ def execute_run(
     plan = plan if plan is not None else plan_for(config)
     info = RunInfo(config, tool_version(), datetime.now(UTC).isoformat(timespec="seconds"))
     started = time.perf_counter()
-    stream = results if results is not None else run(config, plan, contract=load_contract(config.contract))
+    # The target's contract: built once (a bad --contract is a usage error before any request).
+    contract = None if results is not None else TargetContract.for_config(config.contract, config.contract_kit_version)
+    stream = results if results is not None else run(config, plan, contract=contract)
     summary = Summary()
     first = True
     low_confidence = 0
@@ -71,6 +73,8 @@ def execute_run(
     if first:
         for reporter in reporters:
             reporter.start(info, plan)
+    if contract is not None:
+        summary.notes.append(contract.note())
     if low_confidence:
         summary.notes.append(f"{low_confidence} results are low-confidence: the baseline token stopped working mid-run")
     summary.duration_s = time.perf_counter() - started
@@ -181,9 +185,17 @@ def cli() -> None:
 )
 @click.option(
     "--contract",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="OpenAPI contract (default: the kit's openapi.yaml).",
+    metavar="PATH|kit:VERSION",
+    help="The target's OpenAPI contract: a file, or kit:VERSION when it implements the kit's contract at that "
+    "version (default: the document it serves at /openapi.json, else none: only the core rules apply).",
 )
+@click.option(
+    "--identity",
+    metavar="MEMBER",
+    help="The me answer's member holding the login name (default: username, email, preferred_username, sub, login).",
+)
+@click.option("--issuer", help="The iss its access tokens carry (JWT-FMT-011 then requires it).")
+@click.option("--audience", help="The aud its access tokens carry (JWT-FMT-011 then requires it).")
 @report_options
 def run_command(
     config_file: Path | None,
@@ -243,7 +255,14 @@ def demo_command(
 
     try:
         with demo_server(hash_profile) as demo:
-            config = replace(demo.config, select=include, skip=skip)
+            version = current_kit_version()  # the reference server implements the kit's current contract
+            config = replace(
+                demo.config,
+                select=include,
+                skip=skip,
+                contract=kit_contract_path(version),
+                contract_kit_version=version,
+            )
             click.echo(f"reference server started at {config.base_url} (temporary database, demo users)", err=True)
             summary = execute_run(config, make_reporters(json_report, junit_report, markdown_report, verbose))
     except ConformanceError as exc:
@@ -256,10 +275,10 @@ def demo_command(
 @target_options
 @click.option(
     "--contract",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="PATH|kit:VERSION",
     help=(
-        "OpenAPI contract to fuzz against, all of it (default: the one the target serves at /openapi.json, "
-        "else the kit's core operations)."
+        "OpenAPI contract to fuzz against, all of it: a file, or kit:VERSION for the kit's contract at that version "
+        "(default: the one the target serves at /openapi.json, else the kit's core operations)."
     ),
 )
 @click.option("--token-path", help="Token endpoint path (default /token).")

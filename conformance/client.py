@@ -8,11 +8,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus, urlencode
+from urllib.parse import urlencode
 
 import httpx2 as httpx
 
 from .model import Exchange
+from .redaction import Redactor
+
+__all__ = ["Client", "HeaderList", "Redactor", "Response", "TransportError"]
 
 HeaderList = Sequence[tuple[str, str]] | Mapping[str, str]
 EXCERPT_CHARS = 2000
@@ -20,29 +23,6 @@ EXCERPT_CHARS = 2000
 
 class TransportError(Exception):
     """Raised when the target gives no HTTP answer (refused, reset, timed out); the runner reports ``error``."""
-
-
-class Redactor:
-    """Replaces known secrets (passwords, issued tokens, their signatures) with placeholders."""
-
-    def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
-        self._secrets: dict[str, str] = {}
-        for secret, placeholder in (secrets or {}).items():
-            self.add(secret, placeholder)
-
-    def add(self, secret: str, placeholder: str) -> None:
-        """Redact ``secret`` as sent raw, form-encoded, percent-encoded or inside a JSON string."""
-        if not secret or len(secret) < 3:
-            return
-        for variant in (secret, quote_plus(secret), quote(secret, safe=""), json.dumps(secret)[1:-1]):
-            self._secrets[variant] = placeholder
-
-    def __call__(self, text: str) -> str:
-        # Longest first, so that a token is replaced whole before its signature is.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, self._secrets[secret])
-        return text
 
 
 @dataclass(frozen=True)
@@ -133,6 +113,7 @@ class Client:
         content: bytes | str | None = None,
         recorder: list[Exchange] | None = None,
         timeout_s: float | None = None,
+        retry: bool = True,
     ) -> Response:
         header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
         if not any(name.lower() == "accept-encoding" for name, _ in header_list):
@@ -146,38 +127,59 @@ class Client:
         url = self.url(path)
         if params:
             url += ("&" if "?" in url else "?") + urlencode(list(params.items()))
-        started = time.perf_counter()
-        request = self.http.build_request(
-            method, url, headers=httpx.Headers(header_list), content=body, timeout=timeout_s or self.timeout_s
-        )
-        response: Response | None = None
-        error: str | None = None
-        try:
-            raw = self.http.send(request, stream=True, follow_redirects=False)
+        # A dropped connection or a timeout is a fault of the moment, not an answer: it is tried once more
+        # (and the first attempt stays in the evidence, marked as retried) unless the caller measures time
+        # or tests for a hang (``retry=False``).
+        attempts = 2 if retry else 1
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            request = self.http.build_request(
+                method, url, headers=httpx.Headers(header_list), content=body, timeout=timeout_s or self.timeout_s
+            )
+            response: Response | None = None
+            error: str | None = None
+            transient = False
             try:
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                for chunk in raw.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self.max_response_bytes:
-                        truncated = True
-                        break
-                content_bytes = b"".join(chunks)[: self.max_response_bytes]
+                raw = self.http.send(request, stream=True, follow_redirects=False)
+                try:
+                    chunks: list[bytes] = []
+                    size = 0
+                    truncated = False
+                    for chunk in raw.iter_bytes():
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > self.max_response_bytes:
+                            truncated = True
+                            break
+                    content_bytes = b"".join(chunks)[: self.max_response_bytes]
+                finally:
+                    raw.close()
+                elapsed = time.perf_counter() - started
+                response = Response(raw.status_code, raw.headers, content_bytes, truncated, elapsed)
+                self._learn(url, header_list, body, response)
+            except httpx.TimeoutException:
+                error, transient = f"no answer within {timeout_s or self.timeout_s:g} s", True
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                # Refused, reset or closed without an answer; not a request this client could not even send.
+                transient = isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError)
             finally:
-                raw.close()
-            response = Response(raw.status_code, raw.headers, content_bytes, truncated, time.perf_counter() - started)
-        except httpx.TimeoutException:
-            error = f"no answer within {timeout_s or self.timeout_s:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        finally:
-            if recorder is not None:
-                recorder.append(self._exchange(method, url, header_list, body, response, error, started))
+                again = response is None and transient and attempt < attempts
+                if again and error is not None:
+                    error += " (retried once)"
+                if recorder is not None:
+                    recorder.append(self._exchange(method, url, header_list, body, response, error, started))
+            if not again:
+                break
         if response is None:
-            raise TransportError(f"{method} {self.redact(url)}: {error}")
+            after = " (after one retry)" if attempt > 1 else ""
+            raise TransportError(f"{method} {self.redact(url)}: {error}{after}")
         return response
+
+    def _learn(self, url: str, headers: list[tuple[str, str]], body: bytes | None, response: Response) -> None:
+        """Every credential in any answer (recorded or not) is known to the redactor before anything is shown."""
+        sent = " ".join([url, *(value for _, value in headers), (body or b"").decode("utf-8", errors="replace")])
+        self.redact.learn_answer(sent, response.content, response.headers.values())
 
     def _exchange(
         self,
@@ -200,7 +202,9 @@ class Client:
             status=None if response is None else response.status,
             response_headers={} if response is None else {k: redact(v) for k, v in response.headers.items()},
             response_body=None if response is None else _excerpt(response.content, redact),
-            curl=_curl(method, redact(url), safe_headers, safe_body if body and len(body) <= EXCERPT_CHARS else None),
+            curl=redact.annotate(
+                _curl(method, redact(url), safe_headers, safe_body if body and len(body) <= EXCERPT_CHARS else None)
+            ),
             elapsed_s=time.perf_counter() - started,
             error=error,
         )

@@ -20,6 +20,7 @@ import yaml
 from .capabilities import DeclaredCapabilities
 from .errors import ConfigError
 from .model import Profile
+from .target_contract import KIT_PREFIX, kit_contract_path
 
 PASSWORD_ENV = "JWT_CONFORMANCE_PASSWORD"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -64,7 +65,11 @@ class RunConfig:
     max_wait_s: float = 120.0
     max_response_bytes: int = 1_048_576
     workers: int = 4
-    contract: Path | None = None
+    contract: Path | None = None  # the target's contract file (for kit:VERSION, the kit's file of that version)
+    contract_kit_version: str | None = None  # set when the target claims the kit's contract (kit:VERSION)
+    identity: str | None = None  # the me answer's member that names the user (default: username, email, ...)
+    issuer: str | None = None  # the iss its access tokens carry, when declared in the config
+    audience: str | None = None  # the aud its access tokens carry, when declared in the config
     capabilities: DeclaredCapabilities = DeclaredCapabilities()  # from the config file; the rest is discovered
 
     @property
@@ -92,6 +97,9 @@ _FILE_KEYS: dict[str, Any] = {
     "skip": None,
     "timeout": None,
     "max_wait": None,
+    "contract": None,
+    "identity": None,
+    "claims": {"iss": None, "aud": None},
     "paths": {"token": None, "me": None, "protected": None},
     "users": {
         "primary": {"username": None, "password": None},
@@ -216,6 +224,38 @@ def _capabilities(data: Mapping[str, Any]) -> DeclaredCapabilities:
     )
 
 
+def _contract(value: Any) -> tuple[Path | None, str | None]:
+    """(the contract file, the kit version it claims) of ``--contract PATH`` or ``--contract kit:VERSION``."""
+    if value is None or value == "":
+        return None, None
+    text = str(value)
+    if text.startswith(KIT_PREFIX):
+        version = text.removeprefix(KIT_PREFIX)
+        return kit_contract_path(version), version
+    path = Path(text)
+    if not path.is_file():
+        raise ConfigError(f"the contract file {path} does not exist (or use kit:VERSION for the kit's contract)")
+    return path, None
+
+
+def _identity(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or any(not part for part in value.split(".")):
+        raise ConfigError(
+            f"identity must name the member of the me answer that holds the login name, e.g. email; got {value!r}"
+        )
+    return value
+
+
+def _claim(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"claims.{name} must be the non-empty string the tokens carry, got {value!r}")
+    return value
+
+
 def validate_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -269,6 +309,8 @@ def build_config(
         raise ConfigError(f"unknown level {level!r}: use quick, standard or thorough")
     keys = file.get("keys", {})
     hs_secret = flags.get("hs_secret") or keys.get("hs_secret")
+    contract, kit_version = _contract(pick("contract", file.get("contract")))
+    claims = file.get("claims", {})
     return RunConfig(
         base_url=validate_base_url(str(base_url)),
         primary=Credentials(str(username), str(password)),
@@ -293,6 +335,10 @@ def build_config(
         ),
         timeout_s=float(timeout),
         max_wait_s=float(max_wait),
-        contract=flags.get("contract"),
+        contract=contract,
+        contract_kit_version=kit_version,
+        identity=_identity(pick("identity", file.get("identity"))),
+        issuer=_claim(pick("issuer", claims.get("iss")), "iss"),
+        audience=_claim(pick("audience", claims.get("aud")), "aud"),
         capabilities=_capabilities(file.get("capabilities") or {}),
     )

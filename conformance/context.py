@@ -11,8 +11,13 @@ from .client import Client, HeaderList, Response
 from .config import Credentials, RunConfig
 from .forge import ParsedToken, parse
 from .model import Exchange, Skip
+from .redaction import hmac_verifier, register_keys
+from .target_contract import TargetContract
 
 ROLES = ("primary", "second", "disabled")
+# A cracked key shorter than this (a word such as "secret") is not replaced in text: it would blank out
+# ordinary words. Reports name it by its word-list entry; tokens signed with it are replaced all the same.
+CRACKED_KEY_SHOWN_BELOW = 8
 
 
 @dataclass(frozen=True)
@@ -30,15 +35,17 @@ class Login:
 class RunState:
     """Shared by every check of a run; safe to use from several threads."""
 
-    def __init__(self, config: RunConfig, client: Client, contract: Mapping[str, Any]) -> None:
+    def __init__(self, config: RunConfig, client: Client, contract: TargetContract) -> None:
         self.config = config
         self.client = client
-        self.contract = contract
+        self.contract = contract  # the target's own contract (empty when unknown: only the core rules apply)
+        contract.attach(client)
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self.baseline: Login | None = None
-        self.cracked_secret: bytes | None = None
+        self._cracked_secret: bytes | None = None
         self.disturbed_after: str | None = None  # the group after which the baseline token stopped working
+        self.baseline_unchecked: list[str] = []  # groups after which the baseline token could not be re-checked
         self.jwks_lock = threading.Lock()  # one discovery per run (see checks/_jwks.py)
         self.jwks: tuple[str, dict[str, Any]] | None = None
         self.jwks_searched = False
@@ -46,6 +53,7 @@ class RunState:
         self.brute_force: Any = None
         self.capabilities_lock = threading.Lock()  # discovered once per run (see checks/_capabilities.py)
         self.capabilities: Any = None
+        register_keys(client.redact, config)
 
     def credentials(self, role: str) -> Credentials | None:
         return {
@@ -59,10 +67,20 @@ class RunState:
         with self._lock:
             self._tokens.setdefault(role, token)
         placeholder = "${ACCESS_TOKEN}" if role == "primary" else f"${{{role.upper()}_ACCESS_TOKEN}}"
-        self.client.redact.add(token, placeholder)
-        signature = token.rsplit(".", 1)[-1]
-        if len(signature) >= 16:
-            self.client.redact.add(signature, "[issued-signature]")
+        self.client.redact.add_token(token, placeholder)  # with its 16-character pieces (signature included)
+
+    @property
+    def cracked_secret(self) -> bytes | None:
+        """The target's HMAC key, when JWT-FMT-010 found it in the word list."""
+        return self._cracked_secret
+
+    @cracked_secret.setter
+    def cracked_secret(self, key: bytes | None) -> None:
+        self._cracked_secret = key
+        if key:  # tokens signed with it are usable credentials; its text (when not a common word) is a secret
+            self.client.redact.add_key(hmac_verifier(key), "${CRACKED_KEY}")
+            if len(key) >= CRACKED_KEY_SHOWN_BELOW:
+                self.client.redact.add(key.decode("utf-8", errors="replace"), "${CRACKED_KEY}")
 
     def token(self, role: str) -> str | None:
         with self._lock:
@@ -94,7 +112,9 @@ class Context:
         data: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         content: bytes | str | None = None,
         timeout_s: float | None = None,
+        retry: bool = True,
     ) -> Response:
+        """One request, recorded; a dropped connection or a timeout is retried once unless ``retry=False``."""
         return self.state.client.request(
             method,
             path,
@@ -104,6 +124,7 @@ class Context:
             content=content,
             recorder=self.exchanges,
             timeout_s=timeout_s,
+            retry=retry,
         )
 
     def get(
@@ -113,11 +134,12 @@ class Context:
         token: str | None = None,
         headers: HeaderList | None = None,
         params: Mapping[str, str] | None = None,
+        retry: bool = True,
     ) -> Response:
         header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
         if token is not None:
             header_list.append(("Authorization", f"Bearer {token}"))
-        return self.request("GET", path, headers=header_list, params=params)
+        return self.request("GET", path, headers=header_list, params=params, retry=retry)
 
     def post_token(
         self,
@@ -127,8 +149,11 @@ class Context:
         headers: HeaderList | None = None,
         params: Mapping[str, str] | None = None,
         method: str = "POST",
+        retry: bool = True,
     ) -> Response:
-        return self.request(method, self.config.paths.token, data=data, content=content, headers=headers, params=params)
+        return self.request(
+            method, self.config.paths.token, data=data, content=content, headers=headers, params=params, retry=retry
+        )
 
     # -- credentials and tokens -------------------------------------------------------------------
     def credentials(self, role: str = "primary") -> Credentials:

@@ -1,13 +1,15 @@
-"""The contract the target is checked against: the kit's ``openapi.yaml`` unless ``--contract`` names another."""
+"""Reading OpenAPI documents: the kit's ``openapi.yaml`` or a target's own (see ``target_contract``)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import referencing.exceptions
 import yaml
 
 from .errors import ConfigError
@@ -46,14 +48,64 @@ def resolve(document: Mapping[str, Any], node: Any) -> Any:
     return node
 
 
+class UnusableSchemaError(Exception):
+    """The document's schema is not one a validator can apply (malformed, or a reference that leads nowhere)."""
+
+
 def schema_errors(document: Mapping[str, Any], schema: Mapping[str, Any], instance: Any) -> list[str]:
-    """JSON Schema errors of ``instance``; local ``#/components/...`` references resolve in ``document``."""
-    root = {**schema, "components": document.get("components", {})}
-    validator = jsonschema.Draft202012Validator(root)
-    return [
-        f"{'/'.join(map(str, error.absolute_path)) or '<body>'}: {error.message}"
-        for error in validator.iter_errors(instance)
-    ]
+    """JSON Schema errors of ``instance``; local ``#/components/...`` references resolve in ``document``.
+
+    OpenAPI 3.0 schemas are read as 3.0 means them (``nullable``, boolean ``exclusiveMinimum``).
+    """
+    root: Any = {**schema, "components": document.get("components", {})}
+    if str(document.get("openapi", "")).startswith("3.0"):
+        root = _from_openapi30(root)
+    try:
+        jsonschema.Draft202012Validator.check_schema(root)
+        validator = jsonschema.Draft202012Validator(root)
+        return [
+            f"{'/'.join(map(str, error.absolute_path)) or '<body>'}: {error.message}"
+            for error in validator.iter_errors(instance)
+        ]
+    except (jsonschema.SchemaError, referencing.exceptions.Unresolvable, re.error) as exc:
+        raise UnusableSchemaError(str(exc).splitlines()[0]) from None
+
+
+def _from_openapi30(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema 2020-12.
+
+    ``nullable: true`` admits null; a boolean ``exclusiveMinimum``/``exclusiveMaximum`` moves its
+    bound; and an optional member (not in ``required``) also admits null, since 3.0 generators
+    (pydantic 1 among them) document ``Optional[str]`` as a plain ``string``.
+    """
+    if isinstance(node, list):
+        return [_from_openapi30(item) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    schema = {key: _from_openapi30(value) for key, value in node.items()}
+    for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if schema.get(flag) is True and bound in schema:
+            schema[flag] = schema.pop(bound)
+        elif isinstance(schema.get(flag), bool):
+            schema.pop(flag)
+    if schema.get("nullable") is True:
+        schema.pop("nullable")
+        schema = _admitting_null(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and schema.get("type") in ("object", ["object"], None):
+        required = schema.get("required", [])
+        schema["properties"] = {
+            name: member if name in required or not isinstance(member, dict) else _admitting_null(member)
+            for name, member in properties.items()
+        }
+    return schema
+
+
+def _admitting_null(schema: dict[str, Any]) -> dict[str, Any]:
+    kind = schema.get("type")
+    if isinstance(kind, str) and "enum" not in schema and "$ref" not in schema:
+        return {**schema, "type": [kind, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def response_schema(document: Mapping[str, Any], path: str, method: str, status: int) -> Mapping[str, Any] | None:

@@ -46,6 +46,7 @@ RUN_LEVELS = ("quick", "standard", "thorough")
 GROUP_ORDER = (
     "baseline",
     "token_endpoint",
+    "scopes",
     "token_format",
     "signatures",
     "algorithms",

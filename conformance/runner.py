@@ -17,6 +17,7 @@ from .errors import TargetUnreachableError
 from .login import rejection_error
 from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status, throttled
 from .registry import GROUP_ORDER, REGISTRY, Check
+from .target_contract import TargetContract
 
 FINAL_CHECK = "BASE-003"
 LOGIN_CHECK = "TOKEN-001"
@@ -84,19 +85,22 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
     status = verdict(check, outcome, state.config)
     failure = outcome if isinstance(outcome, Failure) else None
     evidence = tuple(ctx.exchanges[-6:]) if status is not Status.PASS else ()
-    return Result(
-        id=check.id,
-        title=check.title,
-        level=check.level,
-        status=status,
-        spec=check.spec,
-        message=state.client.redact(message),
-        expected=failure.expected if failure else None,
-        actual=state.client.redact(failure.actual) if failure and failure.actual else None,
-        hint=failure.hint if failure else None,
-        exchanges=evidence,
-        duration_s=time.perf_counter() - started,
-        low_confidence=low_confidence,
+    # Every text and exchange is redacted again with all the run knows by now (tokens, keys, forgeries).
+    return state.client.redact.result(
+        Result(
+            id=check.id,
+            title=check.title,
+            level=check.level,
+            status=status,
+            spec=check.spec,
+            message=message,
+            expected=failure.expected if failure else None,
+            actual=failure.actual if failure and failure.actual else None,
+            hint=failure.hint if failure else None,
+            exchanges=evidence,
+            duration_s=time.perf_counter() - started,
+            low_confidence=low_confidence,
+        )
     )
 
 
@@ -119,15 +123,23 @@ def baseline_login(state: RunState) -> None:
         raise error
 
 
-def _still_authenticated(state: RunState) -> bool:
+def _still_authenticated(state: RunState) -> bool | None:
+    """Does the baseline token still work? ``None`` when the probe cannot tell.
+
+    Only a refusal with an HTTP answer (a 4xx other than 429) means a revoked token or a locked
+    account. No HTTP answer (after the client's retry), throttling or a server error says nothing
+    about the token.
+    """
     token = state.token("primary")
     if token is None:
         return True
     try:
         response = Context(state).get(state.config.paths.me, token=token)
     except TransportError:
-        return False
-    return 200 <= response.status < 300
+        return None
+    if 200 <= response.status < 300:
+        return True
+    return False if 400 <= response.status < 500 and response.status != 429 else None
 
 
 def _grouped(checks: Sequence[Check]) -> list[tuple[str, list[Check]]]:
@@ -139,14 +151,28 @@ def _grouped(checks: Sequence[Check]) -> list[tuple[str, list[Check]]]:
     return sorted(groups.items(), key=lambda item: order.get(item[0], len(order)))
 
 
+def target_contract(config: RunConfig, contract: TargetContract | Mapping[str, Any] | None) -> TargetContract:
+    """The run's contract: as given (a document means "the target's contract is this"), else from the config."""
+    if isinstance(contract, TargetContract):
+        return contract
+    if contract is not None:
+        return TargetContract.given(contract)
+    return TargetContract.for_config(config.contract, config.contract_kit_version)
+
+
 def run(
     config: RunConfig,
     checks: Sequence[Check],
     *,
-    contract: Mapping[str, Any],
+    contract: TargetContract | Mapping[str, Any] | None = None,
     client: Client | None = None,
 ) -> Iterator[Result]:
-    """Yield one ``Result`` per check, in catalog order within each group."""
+    """Yield one ``Result`` per check, in catalog order within each group.
+
+    ``contract``: the target's contract (see ``conformance.target_contract``); by default the one the
+    config names, else the document the target serves, else none (the core rules only).
+    """
+    target = target_contract(config, contract)
     owned = client is None
     client = client or Client(
         config.base_url,
@@ -155,17 +181,18 @@ def run(
         redactor=Redactor(config.secrets),
     )
     try:
-        yield from _run(config, checks, contract, client)
+        yield from _run(config, checks, target, client)
     finally:
         if owned:
             client.close()
 
 
-def _run(config: RunConfig, checks: Sequence[Check], contract: Mapping[str, Any], client: Client) -> Iterator[Result]:
+def _run(config: RunConfig, checks: Sequence[Check], contract: TargetContract, client: Client) -> Iterator[Result]:
     for secret, placeholder in config.secrets.items():
         client.redact.add(secret, placeholder)
     state = RunState(config, client, contract)
     baseline_login(state)
+    contract.resolve()  # before any check reads it: a served document is fetched now, once
     if state.token("primary") is None and LOGIN_CHECK in REGISTRY and all(c.id != LOGIN_CHECK for c in checks):
         # The login answered, but malformed (422, 5xx, no access_token): that is a TOKEN-001 failure,
         # reported even when TOKEN-001 was not selected, since everything else depends on it.
@@ -176,7 +203,12 @@ def _run(config: RunConfig, checks: Sequence[Check], contract: Mapping[str, Any]
             futures = [pool.submit(execute, check, state, low_confidence) for check in members]
             for future in futures:
                 yield future.result()
-            if group != "baseline" and not low_confidence and not _still_authenticated(state):
+            if group == "baseline" or low_confidence:
+                continue
+            still = _still_authenticated(state)
+            if still is None:
+                state.baseline_unchecked.append(group)  # a fault, not a revocation: said by BASE-003
+            elif not still:
                 state.disturbed_after = group
                 low_confidence = True
     final = [check for check in checks if check.id == FINAL_CHECK]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..capabilities import SERVED_CONTRACT_PATH, Capabilities, from_document, merged
-from ..client import TransportError
 from ..context import Context
 from ..model import Skip
 
@@ -26,16 +25,14 @@ HOW_TO = {
 
 
 def _discover(ctx: Context) -> Capabilities:
+    """From the target's own contract; the kit's contract declares everything, so then from what it serves."""
     token_path = ctx.config.paths.token
-    if ctx.config.contract is not None:
-        return from_document(ctx.state.contract, token_path, f"the contract {ctx.config.contract}")
-    try:
-        response = ctx.get(SERVED_CONTRACT_PATH)
-    except TransportError:
-        return Capabilities()
-    document = response.json()
-    if response.status == 200 and isinstance(document, dict) and isinstance(document.get("paths"), dict):
-        return from_document(document, token_path, f"the target's {SERVED_CONTRACT_PATH}")
+    contract = ctx.state.contract
+    if contract.describes_target and contract.document is not None:
+        return from_document(contract.document, token_path, contract.source)
+    served = contract.served_document()  # shared with the contract itself: fetched once per run
+    if served is not None:
+        return from_document(served, token_path, f"the target's {SERVED_CONTRACT_PATH}")
     return Capabilities()
 
 

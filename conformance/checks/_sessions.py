@@ -31,9 +31,9 @@ def remember(ctx: Context, response: Response) -> Session:
     refresh = body.get("refresh_token") if isinstance(body, dict) else None
     if not isinstance(access, str) or not access:
         raise Failure("the token endpoint answered without an access_token", actual=describe(response))
-    ctx.state.client.redact.add(access, "${ACCESS_TOKEN}")
+    ctx.state.client.redact.add_token(access, "${ACCESS_TOKEN}")
     if isinstance(refresh, str) and refresh:
-        ctx.state.client.redact.add(refresh, REFRESH_PLACEHOLDER)
+        ctx.state.client.redact.add_token(refresh, REFRESH_PLACEHOLDER)
         return Session(access, refresh, response)
     return Session(access, None, response)
 

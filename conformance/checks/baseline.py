@@ -5,15 +5,93 @@ These run first; when they fail, the checks that need a token are skipped rather
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..client import Response, TransportError
 from ..context import Context
-from ..contract import response_schema, schema_errors
+from ..contract import UnusableSchemaError, response_schema, schema_errors
 from ..model import Failure, Info, Level
 from ..registry import check
+from ._capabilities import capabilities
+from ._expect import is_success
+from ._identity import looked_at, naming_member, secret_members
+
+KIT_ME_PATH = "/users/me"  # the kit's path of the me operation
+
+
+def _identified_by(ctx: Context, response: Response) -> tuple[dict[str, Any], str]:
+    """The me answer's body and the member that names the logged-in user; ``Failure`` otherwise."""
+    body = response.json()
+    if not isinstance(body, dict):
+        raise Failure(
+            f"{ctx.me_path} answered {response.status} without a JSON object",
+            expected="a JSON object describing the logged-in user",
+            actual=response.text[:200] or "(empty body)",
+            hint="Answer the me operation with application/json: the user the token belongs to.",
+        )
+    # CWE-200: a hash or salt in the answer hands an attacker an offline cracking target.
+    leaked = secret_members(body)
+    if leaked:
+        raise Failure(
+            f"the {ctx.me_path} answer carries credential members: {', '.join(leaked)}",
+            expected="no password, hash, salt or key member in the answer",
+            actual=f"members present: {', '.join(leaked)} (values withheld)",
+            hint="Answer with a public model of the user (FastAPI: response_model=User, without hashed_password).",
+            security=True,
+        )
+    login = ctx.credentials().username
+    identity = ctx.config.identity
+    member = naming_member(body, login, identity)
+    if member is None:
+        raise Failure(
+            f"{ctx.me_path} did not answer with the logged-in user",
+            expected=f'the login name "{login}" as the value of one of: {looked_at(identity)}',
+            actual=response.text[:200],
+            hint="Resolve the user from the token on every request. If the answer names the user by another "
+            "member, say which: identity: MEMBER in the config file (or --identity MEMBER).",
+        )
+    return body, member
+
+
+def _schema_departures(ctx: Context, status: int, body: dict[str, Any]) -> str:
+    """Check ``body`` against the target's own contract, if it has one; the note says what was done."""
+    contract = ctx.state.contract
+    if not contract.known:
+        return "no contract for the target: core rules only"
+    path = contract.path_for(ctx.me_path, KIT_ME_PATH)
+    if path is None:
+        return f"{contract.source} has no GET {ctx.me_path}: core rules only"
+    # The kit's capability members (User.scopes) are required exactly of servers that claim the capability.
+    claimed = frozenset({"scopes"} if contract.kit_version is not None and capabilities(ctx).scopes else ())
+    document = contract.for_capabilities(claimed)
+    schema = response_schema(document, path, "GET", status)
+    if schema is None:
+        return f"{contract.source} documents no JSON schema for GET {path} {status}"
+    try:
+        problems = schema_errors(document, schema, body)
+    except UnusableSchemaError as exc:
+        raise Info(f"the schema of GET {path} in {contract.source} cannot be applied: {exc}") from None
+    if problems:
+        raise Failure(
+            f"the {ctx.me_path} body departs from the schema of {contract.source}",
+            expected=f"the schema of GET {path} {status} in the target's contract",
+            actual="; ".join(problems[:5]),
+            hint="Answer with exactly the documented members, or fix the contract.",
+        )
+    return f"matches the schema of GET {path} in {contract.source}"
 
 
 @check("BASE-001", level=Level.MUST, spec=["contract: GET /users/me"])
 def valid_token_reaches_the_me_endpoint(ctx: Context) -> str | None:
-    """A token from a valid login reaches the me endpoint, which answers 2xx with the logged-in user."""
+    """A token from a valid login reaches the me endpoint: 2xx, naming the logged-in user, no password material.
+
+    The core rules hold any server: the body is a JSON object whose ``username``, ``email``,
+    ``preferred_username``, ``sub`` or ``login`` (or the configured ``identity``) is the login name,
+    with no password, hash, salt or key member at any depth. Its schema is checked only against
+    the target's own contract (``--contract``, ``kit:VERSION``, or the document it serves).
+    Impact: a refused token locks every user out; another user's record is a data leak; a hash in
+    the answer is an offline cracking target.
+    """
     response = ctx.accepted(ctx.token())
     if not 200 <= response.status < 300:
         raise Failure(
@@ -22,24 +100,8 @@ def valid_token_reaches_the_me_endpoint(ctx: Context) -> str | None:
             actual=f"HTTP {response.status}",
             hint="The token endpoint and the protected endpoints must agree on key, algorithm, issuer and audience.",
         )
-    body = response.json()
-    username = ctx.credentials().username
-    if not isinstance(body, dict) or body.get("username") != username:
-        raise Failure(
-            f"{ctx.me_path} did not answer with the logged-in user",
-            expected=f'a JSON object with "username": "{username}"',
-            actual=response.text[:200],
-        )
-    schema = response_schema(ctx.state.contract, "/users/me", "GET", response.status)
-    if schema is not None and ctx.me_path == "/users/me":
-        problems = schema_errors(ctx.state.contract, schema, body)
-        if problems:
-            raise Failure(
-                f"the {ctx.me_path} body departs from the contract's schema",
-                expected="the contract's User schema (no extra members such as a password hash)",
-                actual="; ".join(problems[:5]),
-            )
-    return None
+    body, member = _identified_by(ctx, response)
+    return f"the user is named by {member}; " + _schema_departures(ctx, response.status, body)
 
 
 @check("BASE-002", level=Level.MUST, spec=["RFC 6750 §3"])
@@ -58,13 +120,44 @@ def missing_token_is_refused(ctx: Context) -> str | None:
 
 @check("BASE-003", level=Level.MAY, spec=["harness"])
 def token_survives_the_attacks(ctx: Context) -> str | None:
-    """The baseline token still works after the attack groups (else later results are low-confidence)."""
-    response = ctx.accepted(ctx.token())
-    disturbed = ctx.state.disturbed_after
-    if disturbed is not None or not 200 <= response.status < 300:
-        after = f" after the {disturbed} checks" if disturbed else ""
+    """The baseline token still works after the attack groups (else later results are low-confidence).
+
+    Only a refusal with an HTTP answer (4xx) counts as a revoked token or a locked account. A request
+    that got no HTTP answer even after its retry, a throttled one or a server error says nothing
+    about the token: the baseline could not be re-checked, and no result is marked low-confidence
+    for it.
+    """
+    state = ctx.state
+    unchecked = "; ".join(
+        f"after the {group} checks the baseline token could not be re-checked (no HTTP answer, throttled or "
+        "a server error): not counted as a revocation"
+        for group in state.baseline_unchecked
+    )
+    response: Response | None = None
+    fault = ""
+    try:
+        response = ctx.accepted(ctx.token())
+    except TransportError as exc:
+        fault = str(exc)
+    if state.disturbed_after is not None:
+        now = " (it works again at the end of the run)" if response is not None and is_success(response) else ""
         raise Info(
-            f"the baseline token stopped working{after}: token revoked or account locked by the attacks; "
-            "results after that point are marked low-confidence"
+            f"the baseline token was refused after the {state.disturbed_after} checks{now}: token revoked or "
+            "account locked by the attacks; results after that point are marked low-confidence"
         )
-    return None
+    if response is None:
+        raise TransportError(
+            f"the baseline token could not be re-checked at the end of the run ({fault}): not counted as a "
+            "revocation" + (f"; {unchecked}" if unchecked else "")
+        )
+    if 400 <= response.status < 500 and response.status != 429:
+        raise Info(
+            f"the baseline token was refused at the end of the run (HTTP {response.status}): token revoked or "
+            "account locked by the last checks" + (f"; {unchecked}" if unchecked else "")
+        )
+    if not is_success(response):
+        raise Info(
+            f"the baseline token could not be re-checked at the end of the run (HTTP {response.status}): "
+            "not counted as a revocation" + (f"; {unchecked}" if unchecked else "")
+        )
+    return unchecked or None

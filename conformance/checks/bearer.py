@@ -15,7 +15,7 @@ from ..challenges import Challenge, ChallengeSyntaxError, bearer_challenge, pars
 from ..client import Response, TransportError
 from ..context import Context
 from ..forge import HMAC_DIGESTS, flip_last_bit, make_hs, parse
-from ..model import Failure, Info, Level
+from ..model import Failure, Info, Level, Skip
 from ..registry import check
 from ._expect import describe, expect_refused, is_success
 
@@ -28,6 +28,7 @@ _PARAM_CHARSETS = {
     "scope": re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*"),
     "error_uri": re.compile(r"[\x21\x23-\x5b\x5d-\x7e]*"),
 }
+_BEARER_SCHEME = re.compile(r"(?:^|,)\s*bearer(?:\s|,|$)", re.IGNORECASE)
 BIG_HEADER_SIZES = (16 * 1024, 64 * 1024)
 BIG_HEADER_ANSWERS = (400, 401, 431)
 CHALLENGE_HINT = 'Answer with 401 and WWW-Authenticate: Bearer realm="..." (RFC 6750 §3).'
@@ -40,6 +41,18 @@ def _www_authenticate(response: Response) -> str | None:
 
 def _challenge(response: Response) -> Challenge | None:
     return bearer_challenge(_www_authenticate(response))
+
+
+def _names_bearer(response: Response) -> bool:
+    """A challenge with the Bearer scheme is sent, well-formed or not (its syntax is BEARER-003's)."""
+    header = _www_authenticate(response)
+    if header is None:
+        return False
+    try:
+        parse_challenges(header)
+    except ChallengeSyntaxError:
+        return _BEARER_SCHEME.search(header) is not None
+    return _challenge(response) is not None
 
 
 def _shown(response: Response) -> str:
@@ -82,18 +95,68 @@ def _declared_cookies(contract: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _invalid_credentials(ctx: Context) -> list[tuple[str, str]]:
+    """Authorization values that carry no token that enables access: empty, junk, cut, forged, expired."""
+    try:
+        token = ctx.token()
+    except Skip:
+        return []  # no baseline token: only the requests without credentials are made
+    probes = [
+        ("'Bearer' with no token", "Bearer"),
+        ("'Bearer abc'", "Bearer abc"),
+        ("a token cut in half", f"Bearer {token[: len(token) // 2]}"),
+        ("a token with a flipped signature bit", f"Bearer {_forged(ctx)}"),
+    ]
+    expired = _expired(ctx)
+    if expired is not None:
+        probes.append(("a token re-signed with exp an hour ago", f"Bearer {expired}"))
+    return probes
+
+
+def _refusal(response: Response) -> bool:
+    """A 4xx answer that is not throttling: the request was refused."""
+    return 400 <= response.status < 500 and response.status != 429
+
+
+def _usual_refusal(ctx: Context) -> int:
+    """The status a forged token gets: the server's answer to any bad token, judged by BEARER-001 and BEARER-004."""
+    return ctx.get(ctx.me_path, token=_forged(ctx)).status
+
+
 @check("BEARER-001", level=Level.MUST, spec=["RFC 6750 §3", "RFC 9110 §15.5.2"])
-def missing_credentials_get_a_bearer_challenge(ctx: Context) -> str | None:
-    """A request without credentials gets 401 and a WWW-Authenticate challenge with the Bearer scheme."""
-    response = ctx.get(ctx.me_path)
+def refusals_carry_a_bearer_challenge(ctx: Context) -> str | None:
+    """A request without a usable token gets a WWW-Authenticate Bearer challenge, and 401 when it has no credentials.
+
+    Every protected path is called without credentials; the me path is also called with an empty,
+    a junk, a truncated, a forged and (with the signing key) an expired token. RFC 6750 §3 asks for
+    the challenge whenever the request "does not contain an access token that enables access",
+    whatever the status code: a refusal with 403, 400 or any other 4xx and no Bearer challenge
+    fails. Clients rely on the challenge to know that a new token is the way in, so the fastapi
+    profile does not relax this; it only relaxes a bare 'Bearer' with no auth-param (BEARER-003).
+    This check owns the challenge on every such refusal; BEARER-004 judges the status and the
+    error code of refusals that carry one.
+    """
+    problems = []
+    shown: Response | None = None
     # RFC 9110 §15.5.2: "The server generating a 401 response MUST send a WWW-Authenticate header field".
     # RFC 6750 §3: "All challenges defined by this specification MUST use the auth-scheme value "Bearer"."
-    if response.status != 401 or _challenge(response) is None:
+    for path in ctx.protected_paths:
+        response = ctx.get(path)
+        if response.status != 401 or not _names_bearer(response):
+            problems.append(f"{path} without credentials answered {_shown(response)}")
+            shown = shown or response
+    for what, value in _invalid_credentials(ctx):
+        response = ctx.get(ctx.me_path, headers=[("Authorization", value)])
+        if _refusal(response) and not _names_bearer(response):
+            problems.append(f"{what} was refused with {_shown(response)}")
+            shown = shown or response
+    if shown is not None:
         raise Failure(
-            f"{ctx.me_path} without credentials answered {_shown(response)}",
-            expected="HTTP 401 with WWW-Authenticate: Bearer ...",
-            actual=describe(response),
-            hint=CHALLENGE_HINT,
+            "refusals without a Bearer challenge: " + "; ".join(problems),
+            expected="HTTP 401 with WWW-Authenticate: Bearer ... for a request without credentials, and a "
+            "Bearer challenge on every refusal of a missing, invalid or expired token, whatever its status",
+            actual=describe(shown),
+            hint=CHALLENGE_HINT + " Send the challenge with every refusal of a missing or bad token.",
         )
     return None
 
@@ -166,25 +229,38 @@ def challenges_carry_well_formed_auth_params(ctx: Context) -> str | None:
 
 @check("BEARER-004", level=Level.SHOULD, spec=["RFC 6750 §3.1"])
 def invalid_tokens_get_invalid_token(ctx: Context) -> str | None:
-    """A forged or expired token gets 401 with error="invalid_token" in the Bearer challenge."""
+    """A forged or expired token gets 401 with error="invalid_token" in the Bearer challenge.
+
+    Acceptance is a security failure. A refusal without any Bearer challenge is BEARER-001's (a
+    MUST, reported there once); this check judges the refusals that carry one.
+    """
     probes = [("a token with a flipped signature bit", _forged(ctx))]
     expired = _expired(ctx)
     if expired is not None:
         probes.append(("a token re-signed with exp an hour ago", expired))
+    notes = []
     for what, token in probes:
         response = ctx.get(ctx.me_path, token=token)
         expect_refused(response, what=what, hint="Verify the signature and exp of every token before using it.")
+        if _refusal(response) and not _names_bearer(response):
+            notes.append(f"{what}: refused without a Bearer challenge ({response.status}), reported by BEARER-001")
+            continue
         challenge = _challenge(response)
         # RFC 6750 §3.1: invalid_token: "The access token provided is expired, revoked, malformed, or
         # invalid for other reasons. The resource SHOULD respond with the HTTP 401 (Unauthorized) status code."
-        if challenge is None or challenge.get("error") != "invalid_token":
+        if response.status != 401 or challenge is None or challenge.get("error") != "invalid_token":
+            wrong = [] if response.status == 401 else [f"answered {response.status} instead of 401"]
+            if challenge is None or challenge.get("error") != "invalid_token":
+                wrong.append("does not say invalid_token")
             raise Failure(
-                f"the refusal of {what} does not say invalid_token",
+                f"the refusal of {what} " + " and ".join(wrong),
                 expected='HTTP 401, WWW-Authenticate: Bearer realm="...", error="invalid_token"',
                 actual=_shown(response),
-                hint='Add error="invalid_token" to the challenge: it tells clients to get a new token.',
+                hint='Answer 401 and add error="invalid_token" to the challenge: it tells clients to get a new token.',
             )
-    return None if expired is not None else "forged token only (an expired one needs the signing key)"
+    if expired is None:
+        notes.append("forged token only (an expired one needs the signing key)")
+    return "; ".join(notes) or None
 
 
 @check("BEARER-005", level=Level.MUST, spec=["RFC 6750 §3.1", "RFC 9110 §15.5.2"])
@@ -264,7 +340,8 @@ def altered_credentials_are_refused(ctx: Context) -> str | None:
         ("two comma-separated tokens", f"Bearer {token},{token}"),
     ):
         response = ctx.get(ctx.me_path, headers=[("Authorization", value)])
-        if response.status not in (400, 401):
+        if response.status not in (400, 401) and not (_refusal(response) and response.status == _usual_refusal(ctx)):
+            # (A refusal like that of any forged token: how the server refuses bad tokens is BEARER-001/004's.)
             outcome = "ACCEPTED" if is_success(response) else "answered"
             raise Failure(
                 f"{what}: {outcome} {response.status}",
@@ -298,14 +375,20 @@ def empty_and_junk_tokens_are_refused(ctx: Context) -> str | None:
     ):
         response = ctx.get(ctx.me_path, headers=[("Authorization", value)])
         expect_refused(response, what=what, hint="Refuse a missing or malformed token with 401.", allowed=(400, 401))
+        if not _refusal(response) or response.status == 401:
+            continue
         challenge = _challenge(response)
-        if response.status == 400 and (challenge is None or challenge.get("error") != "invalid_request"):
-            raise Failure(
-                f'{what} got 400 without error="invalid_request"',
-                expected='HTTP 401 (error="invalid_token"), or 400 with error="invalid_request"',
-                actual=_shown(response),
-                hint="RFC 6750 §3.1: a malformed request is invalid_request (400), a bad token invalid_token (401).",
-            )
+        if response.status == 400 and challenge is not None and challenge.get("error") == "invalid_request":
+            continue
+        if response.status == _usual_refusal(ctx):
+            continue  # refused like any forged token: BEARER-001 and BEARER-004 judge that answer
+        raise Failure(
+            f"{what} was refused with {response.status}"
+            + (' without error="invalid_request"' if response.status == 400 else ""),
+            expected='HTTP 401 (error="invalid_token"), or 400 with error="invalid_request"',
+            actual=_shown(response),
+            hint="RFC 6750 §3.1: a malformed request is invalid_request (400), a bad token invalid_token (401).",
+        )
     return None
 
 
@@ -421,7 +504,8 @@ def huge_authorization_headers_are_refused(ctx: Context) -> str | None:
     for size in BIG_HEADER_SIZES:
         label = f"{size // 1024} KB"
         try:
-            response = ctx.get(ctx.me_path, headers=[("Authorization", "Bearer " + "A" * size)])
+            # No retry: a hang or a dropped connection is what this check looks for.
+            response = ctx.get(ctx.me_path, headers=[("Authorization", "Bearer " + "A" * size)], retry=False)
         except TransportError as exc:
             if "no answer within" in str(exc):
                 raise Failure(
@@ -456,7 +540,11 @@ def huge_authorization_headers_are_refused(ctx: Context) -> str | None:
                 level=Level.MUST,
             )
         # RFC 6585 §5: "The 431 status code indicates that the server is unwilling to process the request
-        # because its header fields are too large."
+        # because its header fields are too large." (A refusal like that of any forged token is judged by
+        # BEARER-001 and BEARER-004, not again here.)
+        if response.status not in BIG_HEADER_ANSWERS and _refusal(response) and response.status == _usual_refusal(ctx):
+            notes.append(f"{label}: {response.status}, as for any forged token")
+            continue
         if response.status not in BIG_HEADER_ANSWERS:
             raise Failure(
                 f"a {label} Authorization header answered {response.status}",

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..client import Response
 from ..context import Context
 from ..forge import HMAC_DIGESTS, b64url_decode, b64url_encode, encode_json, hmac_sign
 from ..model import Failure, Info, Level, Need, Skip
@@ -148,21 +149,78 @@ def token_without_exp_is_rejected(ctx: Context) -> str | None:
     return None
 
 
+FAR_FUTURE_EXP = 10**20
+
+
 @check("JWT-CLM-005", level=Level.MUST, spec=["RFC 7519 §2", "RFC 7519 §4.1.4"], needs=[Need.SIGNING_KEY])
 def malformed_exp_is_rejected(ctx: Context) -> str | None:
-    """exp as a string, null, negative: refused; a far-future exp is noted; never a 5xx."""
+    """A token whose exp is past by any reading (numeric string, negative, fraction) or unreadable (null) is refused.
+
+    Severity by impact. RFC 7519 §2 makes exp a NumericDate, a JSON number that may have a fraction,
+    and §4.1.4 says a JWT MUST NOT be accepted on or after it:
+    - a past exp accepted in any spelling (a numeric string, a negative number, a fraction) bypasses
+      the expiry: FAIL, whatever the profile;
+    - exp null, or a date string that is in the past for whoever reads it, accepted: the token has
+      no usable expiry, as a token without exp. When a token without exp is accepted too, that is
+      JWT-CLM-004's defect, not reported again here; otherwise it is a bypass of its own: FAIL;
+    - a numeric string in the future accepted: lenient parsing (PyJWT reads exp with int()) that
+      still enforces the time; an attacker gains nothing, only the type rule is bent: WARN;
+    - a fraction in the future accepted: a valid NumericDate, which is right;
+    - exp 1e20 accepted: a valid NumericDate that only the key holder can sign; RFC 7519 sets no
+      maximum lifetime, so bounding it is the issuer's policy: INFO.
+    A 5xx on any of them fails (as on every check).
+    """
     minter = Minter(ctx)
+    past, future = _now() - 600, _now() + 600
+    bypassed: list[tuple[str, Response]] = []
     for what, value in (
-        ("a string", "tomorrow"),
-        ("null", None),
-        ("negative", -1),
-        ("a numeric string", str(_now() + 600)),
+        ("a numeric string in the past", str(past)),
+        ("negative (1969)", -1),
+        ("a fraction in the past", past + 0.5),
     ):
-        minter.refused(f"a token whose exp is {what}", exp=value)
-    far = ctx.accepted(minter.mint(exp=10**20))
-    if is_success(far):
-        raise Info("a token whose exp is 1e20 (never) is accepted: consider bounding token lifetimes")
-    return None
+        response = ctx.accepted(minter.mint(exp=value))
+        if is_success(response):
+            bypassed.append((what, response))
+    unreadable = [
+        (what, response)
+        for what, value in (("null", None), ("a date string in the past", "1970-01-01T00:00:00Z"))
+        if is_success(response := ctx.accepted(minter.mint(exp=value)))
+    ]
+    notes = []
+    if unreadable:
+        if is_success(ctx.accepted(minter.mint(exp=REMOVE))):
+            notes.append(
+                f"exp {', '.join(w for w, _ in unreadable)} accepted as no expiry, as a token without exp "
+                "(reported by JWT-CLM-004)"
+            )
+        else:
+            bypassed += [(f"{what} (no usable expiry)", response) for what, response in unreadable]
+    if bypassed:
+        raise Failure(
+            "a token whose exp has passed or cannot be read was ACCEPTED: "
+            + ", ".join(f"exp {what}" for what, _ in bypassed),
+            expected="401: a JWT MUST NOT be accepted on or after its exp (RFC 7519 §4.1.4)",
+            actual=describe(bypassed[0][1]),
+            hint="Read exp as a JSON number only and refuse any other type. " + HINT,
+            security=True,
+        )
+    if not is_success(ctx.accepted(minter.mint(exp=future + 0.5))):
+        notes.append("a fractional exp in the future is refused (RFC 7519 §2 allows fractions)")
+    if is_success(ctx.accepted(minter.mint(exp=FAR_FUTURE_EXP))):
+        notes.append("exp 1e20 (never) is accepted: valid per RFC 7519, but consider bounding token lifetimes")
+    lenient = ctx.accepted(minter.mint(exp=str(future)))
+    if is_success(lenient):
+        raise Failure(
+            "a token whose exp is a numeric string (in the future) was accepted: exp is parsed leniently, "
+            "though a past one is refused" + "".join(f"; {note}" for note in notes),
+            expected="401: exp is a NumericDate, a JSON number (RFC 7519 §2)",
+            actual=describe(lenient),
+            hint="Refuse an exp that is not a JSON number (PyJWT reads it with int(): check its type yourself).",
+            level=Level.SHOULD,
+        )
+    if any(note.startswith("exp 1e20") for note in notes):
+        raise Info("; ".join(notes))
+    return "; ".join(notes) or None
 
 
 @check("JWT-CLM-006", level=Level.MUST, spec=["RFC 9068 §2.2", "contract"], needs=[Need.SIGNING_KEY])

@@ -371,7 +371,9 @@ def _timed(ctx: Context, token: str, timeout_s: float, *, tolerate_timeout: bool
     """Seconds until the answer to ``token`` at the me path; ``None`` for no answer within ``timeout_s``."""
     started = time.perf_counter()
     try:
-        response = ctx.request("GET", ctx.me_path, headers=[("Authorization", f"Bearer {token}")], timeout_s=timeout_s)
+        response = ctx.request(
+            "GET", ctx.me_path, headers=[("Authorization", f"Bearer {token}")], timeout_s=timeout_s, retry=False
+        )
     except TransportError:
         elapsed = time.perf_counter() - started
         if not tolerate_timeout or elapsed < 0.9 * timeout_s:  # refused or reset: not a latency signal

@@ -577,11 +577,14 @@ def token_secret_is_not_a_published_one(ctx: Context) -> str | None:
     for number, candidate in enumerate(weak_secrets(), start=1):
         if verify_hs(parsed, candidate):
             ctx.state.cracked_secret = candidate
+            # The key itself is never printed: reports name its list entry, and tokens signed with it
+            # (the key-assisted checks of later groups) appear as placeholders built with ${CRACKED_KEY}.
             raise Failure(
                 f"the token's {alg} signature verifies with a well-known published key "
                 f"(list entry #{number}, length {len(candidate)}): anyone can forge tokens this server accepts",
                 expected="a signature no published or guessable secret reproduces",
-                actual=f"signature reproduced with word-list entry #{number} ({len(candidate)} bytes)",
+                actual=f"signature reproduced with word-list entry #{number} ({len(candidate)} bytes)"
+                " (shown as ${CRACKED_KEY})",
                 hint=FRESH_SECRET,
             )
     key = ctx.config.keys.hs_secret
@@ -599,52 +602,91 @@ def token_secret_is_not_a_published_one(ctx: Context) -> str | None:
     return f"none of {len(weak_secrets()) + 1} published or default HMAC keys reproduces the signature"
 
 
+def _claim_declarations(ctx: Context, header: Mapping[str, Any]) -> dict[str, list[str]]:
+    """iss / aud -> who requires the token to carry it: the config, the target's contract, the token's own typ."""
+    declared: dict[str, list[str]] = {"iss": [], "aud": []}
+    for name, value in (("iss", ctx.config.issuer), ("aud", ctx.config.audience)):
+        if value is not None:
+            declared[name].append("the config")
+    for name in _declared_claims(ctx.state.contract):
+        declared[name].append(ctx.state.contract.source)
+    typ = header.get("typ")
+    # RFC 9068 §2.2: iss, exp, aud, sub, iat and jti are REQUIRED of a JWT access token (typ at+jwt).
+    if isinstance(typ, str) and typ.lower().removeprefix("application/") == "at+jwt":
+        for name in declared:
+            declared[name].append('the token\'s own typ "at+jwt" (RFC 9068 §2.2)')
+    return {name: reasons for name, reasons in declared.items() if reasons}
+
+
+def _malformed(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims[name]
+    # RFC 7519 §4.1.1: "The "iss" value is a case-sensitive string containing a StringOrURI value."
+    if name == "iss" and (not isinstance(value, str) or not value):
+        return f'"iss": {json.dumps(value)[:80]} is not a non-empty string (a StringOrURI naming the issuer)'
+    # RFC 7519 §4.1.3: aud is an array of StringOrURI, or a single one.
+    audiences = value if isinstance(value, list) else [value]
+    if name == "aud" and (not audiences or not all(isinstance(a, str) and a for a in audiences)):
+        return f'"aud": {json.dumps(value)[:80]} is neither a non-empty string nor an array of them'
+    return None
+
+
+def _unexpected(claims: Mapping[str, Any], name: str, expected: str | None) -> str | None:
+    value = claims[name]
+    if expected is None or value == expected or (isinstance(value, list) and expected in value):
+        return None
+    return f'"{name}": {json.dumps(value)[:80]}, not the configured {json.dumps(expected)}'
+
+
 @check(
     "JWT-FMT-011",
     level=Level.MUST,
-    spec=["RFC 8725 §3.8", "RFC 8725 §3.9", "RFC 7519 §4.1.1", "RFC 7519 §4.1.3", "contract"],
+    spec=["RFC 8725 §3.8", "RFC 8725 §3.9", "RFC 9068 §2.2", "RFC 7519 §4.1.1", "RFC 7519 §4.1.3", "contract"],
     needs=[Need.CAPABILITY],
 )
 def token_names_issuer_and_audience(ctx: Context) -> str | None:
-    """The token carries the `iss` and `aud` claims the contract declares, well-formed."""
-    declared = _declared_claims(ctx.state.contract)
-    if not declared:
-        raise Skip(
-            "the contract declares neither iss nor aud for its access tokens: name them in the contract "
-            "(e.g. its info.description: 'carrying `iss`, `sub`, `aud`') to check them"
-        )
-    claims = _claims(ctx)
-    missing = [name for name in ("iss", "aud") if name in declared and name not in claims]
+    """The token carries the `iss` and `aud` claims declared for it, well-formed and with the configured values.
+
+    Declared by the config (``claims.iss``/``claims.aud``), by the target's own contract, or by the
+    token's own ``typ: at+jwt`` (RFC 9068 §2.2 makes them REQUIRED of that profile). Undeclared
+    and absent is an observation: nothing lets a client or a resource server expect them. Impact:
+    a token without the audience it was meant for can be replayed at another API that trusts the
+    same issuer (RFC 8725 §3.9).
+    """
+    header, claims = _header(ctx), _claims(ctx)
+    declared = _claim_declarations(ctx, header)
+    missing = [name for name in declared if name not in claims]
     # RFC 8725 §3.9: "the JWT MUST contain an "aud" (audience) claim that can be used to determine whether
     # the JWT is being used by an intended party or was substituted by an attacker at an unintended party."
     if missing:
+        reasons = list(dict.fromkeys(reason for name in missing for reason in declared[name]))
+        only_contract = all(reason == ctx.state.contract.source for reason in reasons)
         raise Failure(
-            f"the token lacks the {' and '.join(missing)} claim(s) the contract declares",
-            expected=", ".join(sorted(declared)) + " present (contract; RFC 8725 §3.8-3.9)",
+            f"the token lacks the {' and '.join(missing)} claim(s) that {' and '.join(reasons)} declare(s)",
+            expected=", ".join(declared) + " present (RFC 8725 §3.8-3.9)",
             actual=f"claims: {', '.join(sorted(claims)) or '(none)'}",
             hint="Issue iss and aud, and verify both (PyJWT: issuer=..., audience=...).",
-            dialect=True,
+            dialect=only_contract,  # the FastAPI dialect issues neither: relaxed only when just the contract asks
         )
-    # RFC 7519 §4.1.1: "The "iss" value is a case-sensitive string containing a StringOrURI value."
-    iss = claims.get("iss")
-    if "iss" in declared and (not isinstance(iss, str) or not iss):
+    present = [name for name in ("iss", "aud") if name in claims]
+    problems = [problem for name in present if (problem := _malformed(claims, name))]
+    expected = {"iss": ctx.config.issuer, "aud": ctx.config.audience}
+    problems += [problem for name in present if (problem := _unexpected(claims, name, expected[name]))]
+    if problems:
         raise Failure(
-            "the token's iss is not a non-empty string",
-            expected="a StringOrURI naming the issuer",
-            actual=f'"iss": {json.dumps(iss)[:80]}',
-            hint="Set iss to the issuer's name or URL, as a string.",
+            "; ".join(problems),
+            expected="iss a StringOrURI, aud a StringOrURI or an array of them, with the values declared",
+            actual="; ".join(problems),
+            hint="Set iss to the issuer's name or URL and aud to the API's identifier, as strings.",
+            level=Level.MUST if declared else Level.SHOULD,
         )
-    aud = claims.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
-    if "aud" in declared and (not audiences or not all(isinstance(a, str) and a for a in audiences)):
-        raise Failure(
-            "the token's aud is neither a non-empty string nor an array of them",
-            expected="a StringOrURI, or an array of StringOrURI (RFC 7519 §4.1.3)",
-            actual=f'"aud": {json.dumps(aud)[:80]}',
-            hint="Set aud to the API's identifier.",
+    if not present:
+        raise Info(
+            "the token carries neither iss nor aud, and nothing declares them (no claims in the config, none in "
+            f"{ctx.state.contract.source}, typ is not at+jwt): RFC 8725 §3.8-3.9 recommend both, so that a "
+            "token issued for one API cannot be replayed at another"
         )
-    shown = {name: claims[name] for name in ("iss", "aud") if name in declared}
-    return "; ".join(f"{name} {json.dumps(value)[:80]}" for name, value in shown.items())
+    shown = [f"{name} {json.dumps(claims[name])[:80]}" for name in present]
+    return "; ".join(shown + [f"no {name} (nothing declares it)" for name in ("iss", "aud") if name not in claims])
 
 
 @check("JWT-FMT-012", level=Level.MAY, spec=["RFC 7519 §4.1.7"])

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..capabilities import SERVED_CONTRACT_PATH, Capabilities, merged
-from ..client import Client, TransportError
+from ..capabilities import Capabilities, merged
+from ..client import Client
 from ..config import RunConfig
 from ..contract import HTTP_METHODS, default_contract_path, load_contract, resolve, security_of
+from ..target_contract import SERVED_CONTRACT_PATH, served_document
 
 OPTION, SERVED, CORE = "contract", "served", "core"
 JSON = "application/json"
@@ -79,42 +80,25 @@ class FuzzContract:
         )
 
 
-def choose_contract(config: RunConfig, client: Client) -> tuple[FuzzContract, list[str]]:
-    """The contract of the run, and notes about the choice (e.g. a served document that cannot be used)."""
+def choose_contract(config: RunConfig, client: Client) -> FuzzContract:
+    """``--contract``, else the document the target serves, else the kit's core operations."""
     if config.contract is not None:
         document = load_contract(config.contract)
-        return FuzzContract(OPTION, str(config.contract), with_implied_responses(document, config), config.contract), []
-    notes: list[str] = []
-    served, problem = fetch_served(client)
+        return FuzzContract(OPTION, str(config.contract), with_implied_responses(document, config), config.contract)
+    served = served_document(client)
     if served is not None:
         url = client.url(SERVED_CONTRACT_PATH)
-        return FuzzContract(SERVED, url, with_implied_responses(served, config)), notes
-    if problem:
-        notes.append(f"{problem}: the core operations are fuzzed instead (pass your contract with --contract)")
+        return FuzzContract(SERVED, url, with_implied_responses(dict(served), config))
+    return core_contract(config)
+
+
+def core_contract(config: RunConfig) -> FuzzContract:
+    """The kit's contract reduced to the core operations and the capabilities the config file claims."""
     kit = load_contract(default_contract_path())
     declared = merged(Capabilities(source="the config file"), config.capabilities)
     document, left_out = core_document(kit, config, declared)
     version = kit.get("info", {}).get("version", "?")
-    return FuzzContract(CORE, f"the kit's contract {version}", document, core_rules=True, left_out=left_out), notes
-
-
-def fetch_served(client: Client) -> tuple[dict[str, Any] | None, str | None]:
-    """The OpenAPI document at ``/openapi.json``; else ``None`` and, when it is there but unusable, why."""
-    try:
-        response = client.request("GET", SERVED_CONTRACT_PATH)
-    except TransportError:
-        return None, None  # the login that follows names the unreachable target
-    if response.status != 200:
-        return None, None
-    where = f"the target's {SERVED_CONTRACT_PATH}"
-    if response.truncated:
-        return None, f"{where} is larger than {client.max_response_bytes} bytes"
-    document = response.json()
-    if not isinstance(document, dict):
-        return None, None  # not a document at all (an HTML page, a catch-all route)
-    if not isinstance(document.get("paths"), dict) or not str(document.get("openapi", "")).startswith("3."):
-        return None, f"{where} is not an OpenAPI 3 document"
-    return document, None
+    return FuzzContract(CORE, f"the kit's contract {version}", document, core_rules=True, left_out=left_out)
 
 
 def _security_schemes(document: Mapping[str, Any]) -> dict[str, Any]:

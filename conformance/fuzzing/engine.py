@@ -32,7 +32,7 @@ from . import checks as _checks  # registers unissued_token_rejected with schema
 from .auth import BearerAuth
 from .collector import Collector, in_contract_order
 from .config import FuzzConfig
-from .contracts import CORE, FuzzContract, choose_contract
+from .contracts import CORE, SERVED, FuzzContract, choose_contract, core_contract
 from .generation import FuzzTarget, flatmap_case_hook, map_case
 from .model import AbsentOperation, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested
 from .tokens import TokenEndpointError, TokenSource
@@ -71,13 +71,16 @@ def _provider(tokens: TokenSource) -> type:
     return PasswordFlowAuth
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def load_schema(contract: FuzzContract, settings: dict[str, Any], exclude_paths: Sequence[str] = ()) -> Any:
     try:
         config = schemathesis.Config.from_dict(settings)
         schema = schemathesis.openapi.from_dict(contract.document, config=config)
     except Exception as exc:  # schemathesis's loader errors have no common base worth naming
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FuzzerError(f"schemathesis cannot load the contract {contract.location}: {first}") from None
+        raise FuzzerError(f"schemathesis cannot load the contract {contract.location}: {_first_line(exc)}") from None
     if contract.path is not None:  # references to other files resolve from the contract's own
         schema.location = contract.path.absolute().as_uri()
     known = set(schema.raw_schema.get("paths", {}))
@@ -119,8 +122,17 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
     client = client or Client(target_config.base_url, timeout_s=target_config.timeout_s, redactor=redact)
     schema: Any = None
     try:
-        contract, notes = choose_contract(target_config, client)
-        schema = load_schema(contract, schemathesis_settings(config, seed, contract.core_rules), config.exclude_paths)
+        contract, notes = choose_contract(target_config, client), []
+        try:
+            schema = load_schema(
+                contract, schemathesis_settings(config, seed, contract.core_rules), config.exclude_paths
+            )
+        except FuzzerError as exc:
+            if contract.source != SERVED:
+                raise
+            notes.append(f"{exc}: the core operations are fuzzed instead (pass a corrected copy with --contract)")
+            contract = core_contract(target_config)
+            schema = load_schema(contract, schemathesis_settings(config, seed, core_rules=True), config.exclude_paths)
         tokens = TokenSource(
             client,
             target_config.primary,

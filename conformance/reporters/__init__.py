@@ -1,6 +1,8 @@
 """Reporters consume the result stream; they never touch HTTP.
 
-Each implements ``start(plan)``, ``record(result)`` and ``finish(summary)``.
+Each implements ``start(plan)``, ``record(result)`` and ``finish(summary)``. Each redacts what it
+records once more with the passwords and keys of the config (``last_line``): no format can show them,
+nor a token they sign, even from results that did not come through the runner.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Protocol
 
 from ..config import RunConfig
 from ..model import Result, Summary
+from ..redaction import Redactor, for_config
 from ..registry import Check
 
 
@@ -37,12 +40,14 @@ class FileReporter:
         self.path = path
         self.results: list[Result] = []
         self.info: RunInfo | None = None
+        self.redact: Redactor | None = None
 
     def start(self, info: RunInfo, plan: Sequence[Check]) -> None:
         self.info = info
+        self.redact = for_config(info.config)
 
     def record(self, result: Result) -> None:
-        self.results.append(result)
+        self.results.append(last_line(self.redact, result))
 
     def finish(self, summary: Summary) -> None:
         if self.info is None:
@@ -58,3 +63,8 @@ def finding_lines(result: Result) -> list[tuple[str, str]]:
     """The labelled details of a non-pass: expected, actual, fix."""
     pairs = (("expected", result.expected), ("actual", result.actual), ("fix", result.hint))
     return [(label, value) for label, value in pairs if value]
+
+
+def last_line(redact: Redactor | None, result: Result) -> Result:
+    """``result`` redacted with the config's passwords and keys (unchanged before ``start``)."""
+    return result if redact is None else redact.result(result)

@@ -9,8 +9,9 @@ from typing import TextIO
 import click
 
 from ..model import Result, Status, Summary
+from ..redaction import Redactor, for_config
 from ..registry import Check
-from . import RunInfo, finding_lines
+from . import RunInfo, finding_lines, last_line
 
 COLORS = {
     Status.PASS: "green",
@@ -30,6 +31,7 @@ class ConsoleReporter:
         self.results: list[Result] = []
         self.total = 0
         self.info: RunInfo | None = None
+        self.redact: Redactor | None = None
 
     def _style(self, text: str, status: Status, bold: bool = False) -> str:
         return click.style(text, fg=COLORS[status], bold=bold) if self.color else text
@@ -40,6 +42,7 @@ class ConsoleReporter:
 
     def start(self, info: RunInfo, plan: Sequence[Check]) -> None:
         self.info = info
+        self.redact = for_config(info.config)
         self.total = len(plan)
         config = info.config
         self._echo(
@@ -48,6 +51,7 @@ class ConsoleReporter:
         )
 
     def record(self, result: Result) -> None:
+        result = last_line(self.redact, result)
         self.results.append(result)
         width = len(str(self.total))
         position = f"[{len(self.results):>{width}}/{self.total}]"

@@ -6,11 +6,15 @@ changed request, or edit the app's answer, so that exactly one rule breaks.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from .harness import Answer, ASGIApp, answer, rewrite
+from reference_impl.scopes import KNOWN_SCOPES
+
+from .harness import PRIMARY, Answer, ASGIApp, answer, rewrite
+from .token_twins import unverified
 
 Scope = dict[str, Any]
 Form = dict[str, str]
@@ -262,3 +266,92 @@ def with_logout(app: ASGIApp, *, revokes: bool) -> ASGIApp:
             await answer(send, 204)
 
     return wrapper
+
+
+def grants_any_scope_asked_for(app: Any, *, says_so: bool = True) -> ASGIApp:
+    """Any scope the server defines is granted to whoever asks for it, held or not (TOKEN-024), as FastAPI's
+    scopes tutorial does: the password is checked, the scope asked for is not. The token's claim names
+    the scopes; the answer's ``scope`` does too unless ``says_so`` is false."""
+    tokens = app.state.reference.tokens
+
+    async def handle(scope: Scope, form: Form, send: Send) -> None:
+        asked = form.get("scope", "").split()
+        if form.get("grant_type") != "password" or not asked or not set(asked) <= set(KNOWN_SCOPES):
+            await forward(app, scope, form, send)
+            return
+
+        def grant(found: Answer) -> None:
+            if found.status == 200:
+                body = found.json()
+                claims = unverified(body["access_token"]) or {}
+                body["access_token"] = tokens.issue(claims["sub"], scope=" ".join(asked), sid=claims["sid"]).token
+                body["scope"] = " ".join(asked)
+                if not says_so:
+                    del body["scope"]
+                found.set_json(body)
+
+        await forward(app, scope, {k: v for k, v in form.items() if k != "scope"}, send, grant)
+
+    return on_form(app, "/token", handle)
+
+
+def scope_never_said(app: ASGIApp) -> ASGIApp:
+    """No token answer has a ``scope`` member; the tokens' claims still name it."""
+
+    def hide(scope: Scope, found: Answer) -> None:
+        if scope["path"] == "/token" and found.status == 200:
+            found.set_json({k: v for k, v in found.json().items() if k != "scope"})
+
+    return rewrite(app, hide)
+
+
+def admin_asked_for_gets_the_default_grant(app: ASGIApp) -> ASGIApp:
+    """A login asking for admin gets the default grant, and its answer's scope says so (TOKEN-024 passes)."""
+
+    async def handle(scope: Scope, form: Form, send: Send) -> None:
+        if "admin" in form.get("scope", "").split():
+            form = {k: v for k, v in form.items() if k != "scope"}
+        await forward(app, scope, form, send)
+
+    return on_form(app, "/token", handle)
+
+
+def opaque_token_server(*, escalates: bool) -> ASGIApp:
+    """A server of its own with opaque tokens whose scope nothing says (not the answer, not the token).
+
+    The primary user logs in; ``GET /users/me`` needs ``me``, which the default grant holds; ``GET /users``
+    needs ``admin``, which it lacks. Asking for ``admin`` gets a token that reaches ``GET /users``
+    (``escalates``: TOKEN-024 fails), or one refused there with 403 (TOKEN-024 passes).
+    """
+    issued: dict[str, set[str]] = {}
+    challenge = {"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="admin"'}
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        method, path = scope["method"], scope["path"]
+        if (method, path) == ("POST", "/token"):
+            form = dict(parse_qsl((await _read(receive)).decode("utf-8", "replace"), keep_blank_values=True))
+            if (form.get("username"), form.get("password")) != (PRIMARY.username, PRIMARY.password):
+                await answer(send, 400, {"error": "invalid_grant"}, NO_STORE)
+                return
+            token = secrets.token_urlsafe(24)
+            asked_admin = "admin" in form.get("scope", "").split()
+            issued[token] = {"me", "admin"} if asked_admin and escalates else {"me"}
+            await answer(send, 200, {"access_token": token, "token_type": "bearer", "expires_in": 900}, NO_STORE)
+            return
+        bearer = dict(scope["headers"]).get(b"authorization", b"")[7:].decode("latin-1")
+        granted = issued.get(bearer)
+        if method != "GET" or path not in ("/users/me", "/users"):
+            await answer(send, 404, {"detail": "Not Found"})
+        elif granted is None:
+            await answer(send, 401, {"error": "invalid_token"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        elif path == "/users" and "admin" not in granted:
+            await answer(send, 403, {"error": "insufficient_scope"}, challenge)
+        else:
+            await answer(send, 200, [] if path == "/users" else {"username": PRIMARY.username})
+
+    return app

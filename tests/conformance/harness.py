@@ -10,7 +10,7 @@ A broken twin violates exactly one rule. Three ways to make one:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 
 from conformance.client import Client, Redactor
 from conformance.config import Credentials, RunConfig
-from conformance.contract import load_contract
 from conformance.model import Profile, Result, Status
 from conformance.registry import all_checks, select
 from conformance.runner import run
+from conformance.target_contract import TargetContract
 
 from ..conftest import PASSWORD
 
@@ -42,13 +42,27 @@ def config_for(**changes: Any) -> RunConfig:
     return replace(config, **changes)
 
 
-def run_checks(app: Any, select_ids: Iterable[str], **config_changes: Any) -> dict[str, Result]:
-    """Run the selected checks (IDs or prefixes, up to the config's --level) against ``app``; results by ID."""
+KIT = "kit"  # run_checks(contract=KIT): the target claims the kit's current contract
+
+
+def run_checks(
+    app: Any,
+    select_ids: Iterable[str],
+    *,
+    contract: str | Mapping[str, Any] | None = KIT,
+    **config_changes: Any,
+) -> dict[str, Result]:
+    """Run the selected checks (IDs or prefixes, up to the config's --level) against ``app``; results by ID.
+
+    ``contract``: by default the target claims the kit's current contract (the reference app does);
+    ``None`` reads it as the CLI does, from the config, else from what the target serves.
+    """
     config = config_for(**config_changes)
     checks = select(all_checks(), tuple(select_ids), level=config.level)
+    target = TargetContract.kit() if isinstance(contract, str) else contract
     with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as http:
         client = Client(BASE_URL, http=http, redactor=Redactor(config.secrets))
-        results = list(run(config, checks, contract=load_contract(), client=client))
+        results = list(run(config, checks, contract=target, client=client))
     return {result.id: result for result in results}
 
 
@@ -152,6 +166,7 @@ def on(method: str, path: str, edit: Callable[[Answer], None]) -> Rewrite:
 
 __all__ = [
     "BASE_URL",
+    "KIT",
     "DISABLED",
     "PRIMARY",
     "SECOND",

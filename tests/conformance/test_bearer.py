@@ -363,3 +363,78 @@ def test_bearer_007_is_the_dialect_when_two_spaces_are_refused(reference: FastAP
     twin = rewrite(reference, TWINS["one-space-only"][1])
     results = run_checks(twin, ["BEARER-007"], profile=Profile.FASTAPI)
     assert results["BEARER-007"].status is Status.WARN, explain(results)
+
+
+# -- RFC 6750 §3 on every refusal: one defect, reported once by BEARER-001 -----------------------------------------
+
+FORGED_TOKEN_AREAS = ["BASE", "BEARER", "PROT", "JWT-SIG", "JWT-ALG", "JWT-HDR", "JWT-CLM"]
+
+
+def bearer_sent(scope: Scope) -> bool:
+    return any(v.lower().startswith("bearer") for v in authorization(scope))
+
+
+def forbid_bad_tokens(scope: Scope, answer: Answer) -> None:
+    """Every refused Bearer token gets 403 with a JSON body and no challenge; a missing token still gets 401."""
+    if answer.status == 401 and bearer_sent(scope):
+        answer.set_json({"detail": "Forbidden"}, status=403)
+        answer.set_header("www-authenticate", None)
+
+
+def test_invalid_tokens_refused_with_403_and_no_challenge_fail_bearer_001_alone(reference: FastAPI) -> None:
+    keys = Keys(hs_secret=reference.state.reference.settings.secret_key)
+    before = run_checks(reference, FORGED_TOKEN_AREAS, keys=keys)
+    after = run_checks(rewrite(reference, forbid_bad_tokens), FORGED_TOKEN_AREAS, keys=keys)
+    changed = {i: r.status for i, r in after.items() if r.status is not before[i].status}
+    assert changed == {"BEARER-001": Status.FAIL}, explain(after)
+    message = after["BEARER-001"].message
+    assert "a token with a flipped signature bit was refused with HTTP 403, no WWW-Authenticate" in message
+    assert "a token re-signed with exp an hour ago was refused with HTTP 403" in message
+    assert "reported by BEARER-001" in after["BEARER-004"].message
+
+
+def test_a_403_with_an_invalid_token_challenge_warns_bearer_004_alone(reference: FastAPI) -> None:
+    def forbid_with_challenge(scope: Scope, answer: Answer) -> None:
+        if answer.status == 401 and bearer_sent(scope):
+            answer.status = 403  # the reference's Bearer realm="...", error="invalid_token" challenge stays
+
+    results = run_checks(rewrite(reference, forbid_with_challenge), ["BEARER"])
+    alarms = {i: r.status for i, r in results.items() if r.status in (Status.FAIL, Status.WARN)}
+    assert alarms == {"BEARER-004": Status.WARN}, explain(results)
+    assert (
+        results["BEARER-004"].message
+        == "the refusal of a token with a flipped signature bit answered 403 instead of 401"
+    )
+
+
+def test_bearer_001_calls_every_protected_path_without_credentials(reference: FastAPI) -> None:
+    def unchallenged(scope: Scope, answer: Answer) -> None:
+        if scope["path"] == "/protected-resource" and not authorization(scope):
+            answer.set_header("www-authenticate", None)
+
+    results = run_checks(rewrite(reference, unchallenged), ["BEARER"])
+    alarms = {i: r.status for i, r in results.items() if r.status in (Status.FAIL, Status.WARN)}
+    assert alarms == {"BEARER-001": Status.FAIL}, explain(results)
+    assert results["BEARER-001"].message == (
+        "refusals without a Bearer challenge: /protected-resource without credentials answered HTTP 401, "
+        "no WWW-Authenticate"
+    )
+
+
+def test_bearer_001_sends_an_expired_token_when_the_key_is_known(reference: FastAPI) -> None:
+    def expired(scope: Scope, answer: Answer) -> None:
+        tokens = [v.split(" ", 1)[-1] for v in authorization(scope)]
+        if any(claims_of(t).get("exp", time.time() + 60) < time.time() for t in tokens):
+            answer.set_json({"detail": "Token expired"}, status=400)
+            answer.set_header("www-authenticate", None)
+
+    twin = rewrite(reference, expired)
+    assert run_checks(twin, ["BEARER-001"])["BEARER-001"].status is Status.PASS  # no key: no expired token to send
+    keys = Keys(hs_secret=reference.state.reference.settings.secret_key)
+    results = run_checks(twin, ["BEARER"], keys=keys)
+    alarms = {i: r.status for i, r in results.items() if r.status in (Status.FAIL, Status.WARN)}
+    assert alarms == {"BEARER-001": Status.FAIL}, explain(results)
+    assert results["BEARER-001"].message == (
+        "refusals without a Bearer challenge: a token re-signed with exp an hour ago was refused with HTTP 400, "
+        "no WWW-Authenticate"
+    )

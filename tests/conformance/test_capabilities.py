@@ -16,10 +16,10 @@ from conformance.contract import load_contract
 from conformance.errors import ConfigError
 
 from . import capability_twins as twins
-from .harness import Status, explain, run_checks
+from .harness import PRIMARY, Profile, Status, explain, run_checks
 from .tutorial_app import tutorial_app
 
-CAPABILITY_CHECKS = ["TOKEN-022", "PROT-004", "REFRESH", "REVOKE"]
+CAPABILITY_CHECKS = ["TOKEN-022", "TOKEN-024", "PROT-004", "REFRESH", "REVOKE"]
 
 
 def test_the_kits_contract_declares_refresh_revocation_and_scopes() -> None:
@@ -38,7 +38,7 @@ def test_a_contract_without_them_declares_nothing() -> None:
 
 def test_every_capability_check_passes_on_the_reference_server(reference: FastAPI) -> None:
     results = run_checks(reference, CAPABILITY_CHECKS)
-    assert len(results) == 11
+    assert len(results) == 12
     skipped = {check_id for check_id, result in results.items() if result.status is Status.SKIP}
     assert skipped == {"REVOKE-005"}, explain(results)  # the reference server has no /logout
     assert all(r.status is Status.PASS for i, r in results.items() if i not in skipped), explain(results)
@@ -51,6 +51,10 @@ def test_a_target_that_declares_nothing_skips_them_with_the_way_out() -> None:
     assert "capabilities.refresh_tokens: true" in results["REFRESH-001"].message
     assert "capabilities.revocation: /revoke" in results["REVOKE-002"].message
     assert "capabilities.scopes" in results["PROT-004"].message
+    assert results["TOKEN-024"].message == results["TOKEN-022"].message
+    assert results["TOKEN-024"].message.startswith(
+        'the target declares no scopes: set capabilities.scopes: {"GET /users"'
+    )
 
 
 def test_the_config_file_overrides_what_the_contract_says(reference: FastAPI) -> None:
@@ -136,3 +140,110 @@ def test_a_logout_that_outlives_the_token_is_noted(reference: FastAPI, revokes: 
     app = twins.with_logout(reference, revokes=revokes)
     results = run_checks(app, ["REVOKE-005"], capabilities=DeclaredCapabilities(logout_path="/logout"))
     assert results["REVOKE-005"].status is status, explain(results)
+
+
+# -- TOKEN-024: a scope beyond the default grant, asked for -------------------------------------------
+
+BOTH_PROFILES = [Profile.RFC, Profile.FASTAPI]
+ESCALATION = {
+    # The reference server: bob may be granted me and items:read; admin is refused.
+    "reference": (
+        lambda app: app,
+        Status.PASS,
+        "default grant items:read me (from the login's scope); scope=admin: 400 invalid_scope, no token",
+    ),
+    # Narrowing to the default grant, and saying so, is RFC 6749 §3.3 as written.
+    "default-grant-instead": (
+        twins.admin_asked_for_gets_the_default_grant,
+        Status.PASS,
+        "default grant items:read me (from the login's scope); scope=admin: a token without it (items:read me); "
+        "GET /users: 403",
+    ),
+    "default-grant-from-the-claim": (
+        twins.scope_never_said,
+        Status.PASS,
+        "default grant items:read me (from the token's scope claim); scope=admin: 400 invalid_scope, no token",
+    ),
+    "grants-any-scope": (
+        twins.grants_any_scope_asked_for,
+        Status.FAIL,
+        "scope=admin, which the primary user's default grant (items:read me) lacks, was GRANTED "
+        "(the answer's scope: admin)",
+    ),
+    "grants-any-scope-silently": (
+        lambda app: twins.grants_any_scope_asked_for(app, says_so=False),
+        Status.FAIL,
+        "scope=admin, which the primary user's default grant (items:read me) lacks, was GRANTED "
+        "(its scope claim: admin)",
+    ),
+}
+
+
+def authorized_methods(app: Any, seen: set[tuple[str, str]]) -> Any:
+    """``app``, noting the method and path of every request that carries an Authorization header."""
+
+    async def wrapper(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and any(name == b"authorization" for name, _ in scope["headers"]):
+            seen.add((scope["method"], scope["path"]))
+        await app(scope, receive, send)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("profile", BOTH_PROFILES)
+@pytest.mark.parametrize(("twin", "status", "message"), ESCALATION.values(), ids=ESCALATION.keys())
+def test_token_024_scope_escalation(
+    reference: FastAPI, twin: Callable[[Any], Any], status: Status, message: str, profile: Profile
+) -> None:
+    seen: set[tuple[str, str]] = set()
+    results = run_checks(authorized_methods(twin(reference), seen), ["TOKEN-024"], profile=profile)
+    assert results["TOKEN-024"].status is status, explain(results)
+    assert results["TOKEN-024"].message == message
+    assert {method for method, _ in seen} == {"GET"}  # never an unsafe method with a token
+
+
+OPAQUE = DeclaredCapabilities(operation_scopes={"GET /users/me": ("me",), "GET /users": ("admin",)})
+
+
+@pytest.mark.parametrize("profile", BOTH_PROFILES)
+@pytest.mark.parametrize(
+    ("escalates", "status", "message"),
+    [
+        (
+            True,
+            Status.FAIL,
+            "a token asked for with scope=admin REACHED GET /users, which needs it and which the default token "
+            "may not reach (200)",
+        ),
+        (
+            False,
+            Status.PASS,
+            "default grant me (from probing GET operations with the default token); scope=admin: a token that "
+            "does not say its scope; GET /users: 403",
+        ),
+    ],
+    ids=["escalates", "refused"],
+)
+def test_token_024_learns_the_default_grant_by_probing_when_nothing_says_it(
+    escalates: bool, status: Status, message: str, profile: Profile
+) -> None:
+    seen: set[tuple[str, str]] = set()
+    app = authorized_methods(twins.opaque_token_server(escalates=escalates), seen)
+    results = run_checks(app, ["TOKEN-024"], profile=profile, capabilities=OPAQUE)
+    assert results["TOKEN-024"].status is status, explain(results)
+    assert results["TOKEN-024"].message == message
+    assert seen == {("GET", "/users/me"), ("GET", "/users")}
+
+
+def test_token_024_skips_when_the_user_may_be_granted_every_scope(reference: FastAPI) -> None:
+    store = reference.state.reference.store
+    bob = store.get(PRIMARY.username)
+    store.delete(PRIMARY.username)
+    store.add(bob.model_copy(update={"scopes": ["me", "items:read", "admin"]}))
+    results = run_checks(reference, ["TOKEN-024"])
+    assert results["TOKEN-024"].status is Status.SKIP, explain(results)
+    assert results["TOKEN-024"].message == (
+        "no scope the target names (admin items:read me) is beyond the primary user's reach (default grant from "
+        "the login's scope: items:read me; its me answer's scopes: admin items:read me): set users.primary to a "
+        "user without one of them, or declare capabilities.scopes for the operations that need them"
+    )

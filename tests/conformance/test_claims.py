@@ -148,6 +148,8 @@ def test_the_tutorial_accepts_tokens_without_exp(profile: Profile, verdict: Stat
     results = run_checks(tutorial_app(secret_key=key), ["JWT-CLM"], keys=Keys(hs_secret=key), profile=profile)
     assert results["JWT-CLM-004"].status is verdict, explain(results)
     assert results["JWT-CLM-012"].status is Status.WARN  # the tutorial takes any typ
+    # PyJWT reads exp with int(): a numeric string in the future passes, a past one is refused (lenient, not a bypass).
+    assert results["JWT-CLM-005"].status is Status.WARN, explain(results)
     for right in ("JWT-CLM-001", "JWT-CLM-002", "JWT-CLM-003", "JWT-CLM-006", "JWT-CLM-007"):
         assert results[right].status is Status.PASS, explain(results)
     assert results["JWT-CLM-010"].status is Status.SKIP  # the tutorial issues no iss
@@ -188,3 +190,93 @@ def test_a_private_key_of_the_wrong_type_skips_with_the_reason(make_reference: A
     results = run_checks(app, ["JWT-CLM-003"], keys=Keys(private_key_file=other / "key.pem"))
     assert results["JWT-CLM-003"].status is Status.SKIP
     assert "cannot sign ES256" in results["JWT-CLM-003"].message
+
+
+# -- JWT-CLM-005: severity by impact -----------------------------------------------------------------------------
+
+
+def narrow(defect: Defect) -> Defect:
+    """The defect decides only for the tokens it reads; any other token defers to the real verification."""
+
+    def decide(tokens: Tokens, token: str) -> dict[str, Any] | None:
+        try:
+            return defect(tokens, token)
+        except jwt.InvalidTokenError:
+            return None
+
+    return decide
+
+
+@narrow
+def pyjwt_defaults(tokens: Tokens, token: str) -> Any:
+    """A PyJWT server with default options: exp verified when present, read with int() (a numeric string passes)."""
+    claims = jwt.decode(token, tokens._key, algorithms=["HS256"], audience=tokens._audience, issuer=tokens._issuer)
+    return claims if isinstance(claims.get("exp"), str) else None
+
+
+@narrow
+def string_exp_never_expires(tokens: Tokens, token: str) -> Any:
+    """Lenient parsing gone wrong: a string exp is taken as valid and its time never compared."""
+    claims = decode(tokens, token, verify_exp=False)
+    return claims if isinstance(claims.get("exp"), str) else None
+
+
+@narrow
+def null_exp_is_no_expiry(tokens: Tokens, token: str) -> Any:
+    """exp must be present, but null passes as 'no expiry'."""
+    claims = decode(tokens, token, require=("iat", "sub"), verify_exp=False)
+    return claims if "exp" in claims and claims["exp"] is None else None
+
+
+@narrow
+def exp_optional_and_null_is_none(tokens: Tokens, token: str) -> Any:
+    """A token without exp is accepted (JWT-CLM-004's defect), and so is exp null, the same thing to this server."""
+    claims = decode(tokens, token, require=("iat", "sub"), verify_exp=False)
+    return claims if claims.get("exp") is None else None
+
+
+@narrow
+def non_positive_exp_never_expires(tokens: Tokens, token: str) -> Any:
+    """exp <= 0 taken as 'never expires', as some libraries do with 0."""
+    claims = decode(tokens, token, verify_exp=False)
+    exp = claims.get("exp")
+    return claims if isinstance(exp, int | float) and exp <= 0 else None
+
+
+def test_clm_005_only_warns_on_a_pyjwt_server_that_parses_exp_leniently(reference: FastAPI) -> None:
+    results = run_checks(twin(reference, pyjwt_defaults), ["JWT-CLM"], keys=keys(reference))
+    assert {i: results[i].status for i in IDS} == {
+        **dict.fromkeys(IDS, Status.PASS),
+        "JWT-CLM-005": Status.WARN,
+    }, explain(results)
+    assert "numeric string (in the future) was accepted" in results["JWT-CLM-005"].message
+    strict = run_checks(twin(reference, pyjwt_defaults), ["JWT-CLM-005"], keys=keys(reference), strict=True)
+    assert strict["JWT-CLM-005"].status is Status.FAIL
+
+
+@pytest.mark.parametrize(
+    ("defect", "bypassed"),
+    [
+        (
+            string_exp_never_expires,
+            "exp a numeric string in the past, exp a date string in the past (no usable expiry)",
+        ),
+        (null_exp_is_no_expiry, "exp null (no usable expiry)"),
+        (non_positive_exp_never_expires, "exp negative (1969)"),
+    ],
+)
+@pytest.mark.parametrize("profile", [Profile.RFC, Profile.FASTAPI])
+def test_clm_005_fails_when_an_odd_exp_bypasses_the_expiry(
+    reference: FastAPI, defect: Defect, bypassed: str, profile: Profile
+) -> None:
+    results = run_checks(twin(reference, defect), ["JWT-CLM"], keys=keys(reference), profile=profile)
+    alarms = {i: results[i].status for i in IDS if results[i].status is not Status.PASS}
+    assert alarms == {"JWT-CLM-005": Status.FAIL}, explain(results)
+    assert results["JWT-CLM-005"].message == f"a token whose exp has passed or cannot be read was ACCEPTED: {bypassed}"
+
+
+def test_clm_005_leaves_a_null_exp_to_clm_004_when_tokens_without_exp_pass_too(reference: FastAPI) -> None:
+    results = run_checks(twin(reference, exp_optional_and_null_is_none), ["JWT-CLM"], keys=keys(reference))
+    alarms = {i: results[i].status for i in IDS if results[i].status is not Status.PASS}
+    assert alarms == {"JWT-CLM-004": Status.FAIL}, explain(results)
+    assert "reported by JWT-CLM-004" in results["JWT-CLM-005"].message

@@ -64,6 +64,33 @@ def test_usage_errors_exit_2_with_one_line(args: tuple[str, ...], message: str) 
     assert message in one_line_error(invoke("run", *args))
 
 
+@pytest.mark.parametrize(
+    ("contract", "message"),
+    [
+        ("kit:9.9.9", "error: unknown version of the kit's contract kit:9.9.9: known versions are 1.0.0, 1.1.0"),
+        ("nowhere.yaml", "error: the contract file nowhere.yaml does not exist"),
+    ],
+)
+def test_a_bad_contract_exits_2_with_one_line(contract: str, message: str) -> None:
+    line = one_line_error(
+        invoke("run", "--base-url", "http://127.0.0.1:9", "--username", "u", "--contract", contract, env=PASSWORD)
+    )
+    assert line.startswith(message)
+
+
+def test_the_contract_is_named_in_the_report_notes(raw_server: Any, tmp_path: Path) -> None:
+    # A target that answers nothing useful: the run stops after the login, having read the contract first.
+    def html(conn: Any) -> None:
+        conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+    report = tmp_path / "r.json"
+    args = ("run", "--base-url", raw_server(html), "--username", "u", "--select", "BASE-001", "--json-report")
+    result = invoke(*args, str(report), "--contract", "kit:1.3.0", env=PASSWORD)
+    assert result.exit_code == 1, result.output
+    notes = json.loads(report.read_text(encoding="utf-8"))["notes"]
+    assert notes == ["contract: the kit's contract 1.3.0 (kit:1.3.0): body shapes are checked against its schemas"]
+
+
 def test_an_unreachable_target_exits_2_naming_the_url() -> None:
     line = one_line_error(
         invoke("run", "--base-url", "http://127.0.0.1:9", "--username", "u", "--timeout", "2", env={PASSWORD_ENV: "p"})
@@ -85,6 +112,12 @@ def test_a_selection_matching_nothing_exits_2() -> None:
         )
     )
     assert "no check matches" in line
+
+
+def document_version() -> str:
+    from reference_impl.contract import load_contract
+
+    return str(load_contract()["info"]["version"])
 
 
 def test_demo_runs_clean_and_writes_valid_reports(tmp_path: Path) -> None:
@@ -113,6 +146,11 @@ def test_demo_runs_clean_and_writes_valid_reports(tmp_path: Path) -> None:
     assert "# JWT conformance report" in (tmp_path / "r.md").read_text(encoding="utf-8")
     for result in document["results"]:  # the demo accounts' random passwords are replaced everywhere
         assert "${PASSWORD}" not in result["title"]
+    version = document_version()
+    assert (
+        f"contract: the kit's contract {version} (kit:{version}): body shapes are checked against its schemas"
+        in (document["notes"])
+    )
 
 
 def test_a_target_answering_html_fails_token_001_without_a_traceback(raw_server: Any) -> None:

@@ -100,6 +100,12 @@ def test_defaults_without_a_file() -> None:
         ("base_url: http://x\nlevel: extreme\n" + PRIMARY, {}, {}, "unknown level"),
         ("base_url: http://x\nmax_wait: -1\n" + PRIMARY, {}, {}, "max_wait"),
         ("base_url: http://x\ntimeout: 0\n" + PRIMARY, {}, {}, "timeout"),
+        ("base_url: http://x\ncontract: kit:0.9\n" + PRIMARY, {}, {}, "known versions are 1.0.0, 1.1.0"),
+        ("base_url: http://x\ncontract: absent.yaml\n" + PRIMARY, {}, {}, "contract file absent.yaml does not exist"),
+        ("base_url: http://x\nidentity: ''\n" + PRIMARY, {}, {}, "identity must name the member"),
+        ("base_url: http://x\nidentity: user..email\n" + PRIMARY, {}, {}, "identity must name the member"),
+        ("base_url: http://x\nclaims: {iss: 7}\n" + PRIMARY, {}, {}, "claims.iss must be the non-empty string"),
+        ("base_url: http://x\nclaims: {sub: a}\n" + PRIMARY, {}, {}, "unknown key claims.'sub'.*aud, iss"),
     ],
 )
 def test_invalid_configuration_is_a_config_error_naming_the_fix(
@@ -129,3 +135,13 @@ def test_the_throwaway_account_and_the_destructive_switch(tmp_path: Path) -> Non
     config = build_config({}, {**ENV, "EVE_PASSWORD": "eve-pw"}, write(tmp_path, text))
     assert config.allow_destructive and config.throwaway == Credentials("eve", "eve-pw")
     assert config.secrets["eve-pw"] == "${THROWAWAY_PASSWORD}"
+
+
+def test_identity_and_the_claims_tokens_carry(tmp_path: Path) -> None:
+    text = "base_url: http://x\nidentity: email\nclaims: {iss: https://issuer.example, aud: api}\n" + PRIMARY
+    config = build_config({}, {}, write(tmp_path, text))
+    assert (config.identity, config.issuer, config.audience) == ("email", "https://issuer.example", "api")
+    flags = {"identity": "profile.login", "issuer": "other", "audience": "x"}
+    config = build_config(flags, {}, write(tmp_path, text))
+    assert (config.identity, config.issuer, config.audience) == ("profile.login", "other", "x")
+    assert build_config({}, {}, write(tmp_path, "base_url: http://x\n" + PRIMARY)).identity is None

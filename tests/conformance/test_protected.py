@@ -103,15 +103,30 @@ def test_prot_003_fails_when_the_disabled_user_is_served(reference: FastAPI) -> 
         assert "ACCEPTED" in results["PROT-003"].message
 
 
-def test_prot_003_tutorial_dialect_login_refusal_is_relaxed_only_in_the_fastapi_profile(reference: FastAPI) -> None:
+def test_prot_003_leaves_the_wording_of_a_refused_login_to_the_token_checks(reference: FastAPI) -> None:
+    # The disabled user gets no token: that is all PROT-003 asks. A 401 {"detail"} refusal is one
+    # defect of the token endpoint, reported once, by TOKEN-006 (and TOKEN-008 for its body).
     def tutorial_refusal(answer: Answer) -> None:
         if answer.status == 400:
             answer.set_json({"detail": "Incorrect username or password"}, status=401)
             answer.set_header("www-authenticate", "Bearer")
 
     app = rewrite(reference, on("POST", "/token", tutorial_refusal))
-    assert run_checks(app, ["PROT-003"])["PROT-003"].status is Status.FAIL
-    assert run_checks(app, ["PROT-003"], profile=Profile.FASTAPI)["PROT-003"].status is Status.WARN
+    for profile in (Profile.RFC, Profile.FASTAPI):
+        results = run_checks(app, ["PROT-003", "TOKEN-006"], profile=profile)
+        assert results["PROT-003"].status is Status.PASS, explain(results)
+        assert results["PROT-003"].message == "the disabled user's login is refused (401)"
+    assert run_checks(app, ["TOKEN-006"])["TOKEN-006"].status is Status.FAIL
+
+
+def test_prot_003_fails_when_the_disabled_users_login_succeeds_without_a_token(reference: FastAPI) -> None:
+    def disabled_login(answer: Answer) -> None:
+        if answer.status == 400:
+            answer.set_json({"message": "logged in"}, status=200)
+
+    results = run_checks(rewrite(reference, on("POST", "/token", disabled_login)), ["PROT-003"])
+    assert results["PROT-003"].status is Status.FAIL, explain(results)
+    assert "a success, though without an access token" in results["PROT-003"].message
 
 
 def test_prot_003_passes_when_an_issued_token_is_refused_with_401() -> None:
@@ -146,6 +161,48 @@ def test_prot_005_fails_when_refusals_are_not_json(reference: FastAPI) -> None:
     results = run_checks(rewrite(reference, on("GET", "/users/me", plain)), ["PROT-005"])
     assert results["PROT-005"].status is Status.FAIL, explain(results)
     assert "not a JSON body" in (results["PROT-005"].actual or "")
+
+
+def _plain_refusals(answer: Answer) -> None:
+    if answer.status == 401:
+        answer.body = b"Unauthorized"
+        answer.set_header("content-type", "text/plain")
+
+
+def test_prot_005_holds_refusals_to_an_error_schema_only_when_the_target_documents_one() -> None:
+    # FastAPI's served document says nothing of its 401s: only the core rules apply, JSON not required.
+    app = rewrite(tutorial_app(), on("GET", "/users/me", _plain_refusals))
+    results = run_checks(app, ["PROT-005"], contract=None)
+    assert results["PROT-005"].status is Status.PASS, explain(results)
+    assert results["PROT-005"].message == "4 refusal(s) checked: no stack trace, no token echo"
+    claimed = run_checks(app, ["PROT-005"])  # the same server, claiming the kit's contract (BearerError)
+    assert claimed["PROT-005"].status is Status.FAIL, explain(claimed)
+    kit = "the kit's contract 1.4.0 (kit:1.4.0)"
+    assert claimed["PROT-005"].message == f"3 refusal(s) depart from the error body of {kit}"  # the me path's three
+
+
+def test_prot_005_uses_the_error_schema_of_the_document_the_target_serves(reference: FastAPI) -> None:
+    app = rewrite(reference, on("GET", "/users/me", _plain_refusals))
+    results = run_checks(app, ["PROT-005"], contract=None)
+    assert results["PROT-005"].status is Status.FAIL, explain(results)
+    # the two 401s of the me path (the malformed Bearer value gets 400 invalid_request, left as it is)
+    assert results["PROT-005"].message == "2 refusal(s) depart from the error body of the target's /openapi.json"
+    passing = run_checks(reference, ["PROT-005"], contract=None)["PROT-005"]
+    assert passing.status is Status.PASS
+    assert passing.message == (
+        "4 refusal(s) checked: 4 against the error schema of the target's /openapi.json; no stack trace, no token echo"
+    )
+
+
+def test_prot_005_warns_on_a_stack_trace_without_any_contract() -> None:
+    def traceback(answer: Answer) -> None:
+        if answer.status == 401:
+            answer.body = b'Traceback (most recent call last):\n  File "/app/auth.py", line 42, in decode\n'
+            answer.set_header("content-type", "text/plain")
+
+    results = run_checks(rewrite(tutorial_app(), on("GET", "/users/me", traceback)), ["PROT-005"], contract=None)
+    assert results["PROT-005"].status is Status.WARN, explain(results)
+    assert results["PROT-005"].message.startswith("401 at /users/me: the body carries a Python traceback")
 
 
 def test_prot_005_warns_when_a_refusal_carries_a_stack_trace(reference: FastAPI) -> None:

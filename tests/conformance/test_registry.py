@@ -77,7 +77,7 @@ BLACK_BOX_CATALOG = (
     | _ids("TLS", range(1, 4))
 )
 # Run when the target declares refresh tokens, revocation or scopes.
-CAPABILITIES = {"TOKEN-022", "PROT-004"} | _ids("REFRESH", range(1, 5)) | _ids("REVOKE", range(1, 6))
+CAPABILITIES = {"TOKEN-022", "TOKEN-024", "PROT-004"} | _ids("REFRESH", range(1, 5)) | _ids("REVOKE", range(1, 6))
 
 
 def test_every_black_box_catalog_row_is_implemented_and_the_claim_checks() -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 import jsonschema
 
+from conformance.config import Keys
+from conformance.forge import make_hs
 from conformance.model import Exchange, Level, Result, Status, Summary
 from conformance.reporters import RunInfo
 from conformance.reporters.console import ConsoleReporter
@@ -120,3 +123,40 @@ def test_console_shows_progress_then_findings_and_totals() -> None:
     assert "fix:      Pin the algorithm." in text
     assert "1 pass, 1 fail, 1 warn, 1 info, 1 skip, 1 error in 1.5 s" in text
     assert "needs users.second" in text  # skips always say why
+
+
+def test_every_format_redacts_the_config_s_passwords_and_key_signed_tokens(tmp_path: Path) -> None:
+    """The last line of defence: a result that did not come through the runner still shows no credential."""
+    key = "a-signing-key-of-the-target-" + "k" * 20
+    config = config_for(keys=Keys(hs_secret=key))
+    password = config.primary.password
+    control = make_hs({"alg": "HS256"}, {"sub": "bob"}, key.encode())
+    leaky = replace(
+        RESULTS[1],
+        message=f"password {password} and token {control}",
+        actual=f"HTTP 200 {control[:-3]}",  # a truncated control: no 16-character piece may stay
+        exchanges=(replace(EXCHANGE, curl=f"curl -H 'Authorization: Bearer {control}' http://127.0.0.1/users/me"),),
+    )
+    console = io.StringIO()
+    reporters = [
+        ConsoleReporter(console, color=False, verbose=True),
+        JsonReporter(tmp_path / "r.json"),
+        JunitReporter(tmp_path / "r.xml"),
+        MarkdownReporter(tmp_path / "r.md"),
+    ]
+    info = RunInfo(config, "1.2.3", "2026-01-01T00:00:00+00:00")
+    for reporter in reporters:
+        reporter.start(info, [None])  # type: ignore[list-item]
+        reporter.record(leaky)
+        reporter.finish(Summary(duration_s=1.0))
+    outputs = [console.getvalue(), *((tmp_path / n).read_text("utf-8") for n in ("r.json", "r.xml", "r.md"))]
+    signature = control.rsplit(".", 1)[1]
+    for text in outputs:
+        assert password not in text and key not in text and control not in text
+        assert not [signature[i : i + 16] for i in range(len(signature) - 15) if signature[i : i + 16] in text]
+        assert "${PASSWORD}" in text and "${KEY_SIGNED_TOKEN_1}" in text
+    document = json.loads(outputs[1])
+    assert document["results"][0]["evidence"]["exchanges"][0]["curl"] == (
+        "curl -H 'Authorization: Bearer ${KEY_SIGNED_TOKEN_1}' http://127.0.0.1/users/me"
+        "  # ${KEY_SIGNED_TOKEN_1} = a token signed with ${HS_SECRET}"
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -232,3 +234,123 @@ def test_a_security_failure_stands_even_when_other_requests_were_throttled(refer
     app = rewrite(reference, on("POST", "/token", lambda a: throttle(a) if a.status == 400 else None))
     results = run_synthetic(app, [synthetic("TEST-001", grant_then_throttle)])
     assert results[0].status is Status.FAIL
+
+
+# -- faults are not verdicts -----------------------------------------------------------------------------------------
+
+
+class Faults(httpx.BaseTransport):
+    """The in-process transport, except that the requests ``drop`` picks get no answer (a dropped connection)."""
+
+    def __init__(self, inner: httpx.BaseTransport, drop: Callable[[httpx.Request], bool]) -> None:
+        self.inner, self.drop, self.dropped = inner, drop, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.drop(request):
+            self.dropped += 1
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        return self.inner.handle_request(request)
+
+
+def run_with_faults(app: Any, checks: list[Check], drop: Callable[[httpx.Request], bool]) -> tuple[list[Any], int]:
+    """The results, and how many requests were dropped."""
+    config = config_for()
+    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as http:
+        faults = Faults(http._transport, drop)
+        http._transport = faults
+        client = Client(BASE_URL, http=http, redactor=Redactor(config.secrets))
+        return list(run(config, checks, contract=load_contract(), client=client)), faults.dropped
+
+
+def first(count: int, armed: list[bool], path: str = "/users/me") -> Callable[[httpx.Request], bool]:
+    """Drop the first ``count`` token-bearing requests to ``path`` once ``armed`` holds a value."""
+    left = [count]
+
+    def drop(request: httpx.Request) -> bool:
+        if armed and request.url.path == path and "authorization" in request.headers and left[0] > 0:
+            left[0] -= 1
+            return True
+        return False
+
+    return drop
+
+
+def probed_after_one_group(armed: list[bool]) -> list[Check]:
+    from conformance.registry import REGISTRY, all_checks
+
+    all_checks()
+    return [
+        synthetic("A-001", lambda ctx: armed.append(True), group="signatures"),
+        synthetic("B-001", lambda ctx: None, group="bearer"),
+        REGISTRY["BASE-003"],
+    ]
+
+
+def test_one_dropped_connection_is_not_a_revoked_token(reference: FastAPI) -> None:
+    armed: list[bool] = []
+    results, dropped = run_with_faults(reference, probed_after_one_group(armed), first(1, armed))
+    by_id = {r.id: r for r in results}
+    assert dropped == 1  # the runner's probe after the signatures group
+    assert [r.low_confidence for r in results] == [False, False, False]
+    assert (by_id["BASE-003"].status, by_id["BASE-003"].message) == (Status.PASS, "")
+
+
+def test_a_probe_without_any_answer_is_said_but_marks_nothing_low_confidence(reference: FastAPI) -> None:
+    armed: list[bool] = []
+    results, dropped = run_with_faults(reference, probed_after_one_group(armed), first(2, armed))
+    by_id = {r.id: r for r in results}
+    assert dropped == 2  # the probe and its retry
+    assert [r.low_confidence for r in results] == [False, False, False]
+    assert by_id["BASE-003"].status is Status.PASS
+    assert by_id["BASE-003"].message == (
+        "after the signatures checks the baseline token could not be re-checked (no HTTP answer, throttled or a "
+        "server error): not counted as a revocation"
+    )
+
+
+def test_base_003_without_an_answer_at_the_end_cannot_decide_and_says_why(reference: FastAPI) -> None:
+    armed: list[bool] = []
+    checks = probed_after_one_group(armed)
+    results, dropped = run_with_faults(reference, checks, first(6, armed))
+    by_id = {r.id: r for r in results}
+    assert dropped == 6  # the probes after both groups, then BASE-003's request, each with its retry
+    assert [r.low_confidence for r in results] == [False, False, False]
+    assert by_id["BASE-003"].status is Status.ERROR
+    message = by_id["BASE-003"].message
+    assert message.startswith("the target gave no HTTP answer: the baseline token could not be re-checked at the end")
+    assert message.endswith(
+        "not counted as a revocation; after the signatures checks the baseline token could not be re-checked "
+        "(no HTTP answer, throttled or a server error): not counted as a revocation; after the bearer checks the "
+        "baseline token could not be re-checked (no HTTP answer, throttled or a server error): not counted as a "
+        "revocation"
+    )
+
+
+@pytest.mark.parametrize(("serve_anyone", "verdict"), [(False, Status.PASS), (True, Status.FAIL)])
+def test_a_check_whose_first_request_drops_gets_its_verdict_from_the_retry(
+    reference: FastAPI, serve_anyone: bool, verdict: Status
+) -> None:
+    from conformance.registry import REGISTRY, all_checks
+
+    def anyone(answer: Answer) -> None:
+        if serve_anyone and answer.status == 401:
+            answer.set_json({"username": "bob"}, status=200)
+
+    unauthenticated = [1]
+
+    def drop(request: httpx.Request) -> bool:
+        if request.url.path == "/users/me" and "authorization" not in request.headers and unauthenticated[0]:
+            unauthenticated[0] -= 1
+            return True
+        return False
+
+    all_checks()
+    results, dropped = run_with_faults(rewrite(reference, on("GET", "/users/me", anyone)), [REGISTRY["BASE-002"]], drop)
+    [result] = [r for r in results if r.id == "BASE-002"]
+    assert dropped == 1
+    assert result.status is verdict, result.message
+    if verdict is Status.FAIL:
+        assert [(e.status, (e.error or "").endswith("(retried once)")) for e in result.exchanges] == [
+            (None, True),
+            (200, False),
+        ]

@@ -407,6 +407,53 @@ def test_fmt_011_fails_on_a_malformed_aud_in_every_profile() -> None:
         assert results["JWT-FMT-011"].status is Status.FAIL, explain(results)
 
 
+JWT_HEADER = {"alg": "HS256", "typ": "JWT"}
+
+
+def without_iss_and_aud(claims: dict[str, Any]) -> None:
+    claims.pop("iss")
+    claims.pop("aud")
+
+
+def test_fmt_011_an_at_jwt_token_owes_iss_and_aud_whatever_its_contract() -> None:
+    # RFC 9068 §2.2: a token typed at+jwt claims the profile that makes iss and aud REQUIRED.
+    for profile in (Profile.RFC, Profile.FASTAPI):
+        results = run_twin(signed(change=without_iss_and_aud), ["JWT-FMT-011"], profile=profile, contract=None)
+        assert results["JWT-FMT-011"].status is Status.FAIL, explain(results)
+        assert results["JWT-FMT-011"].message == (
+            'the token lacks the iss and aud claim(s) that the token\'s own typ "at+jwt" (RFC 9068 §2.2) declare(s)'
+        )
+
+
+def test_fmt_011_a_plain_jwt_without_iss_and_aud_is_info_when_nothing_declares_them() -> None:
+    issue = signed(header=JWT_HEADER, change=without_iss_and_aud)
+    for profile in (Profile.RFC, Profile.FASTAPI):
+        results = run_twin(issue, ["JWT-FMT-011"], profile=profile, contract=None)
+        assert results["JWT-FMT-011"].status is Status.INFO, explain(results)
+        assert "nothing declares them" in results["JWT-FMT-011"].message
+    claimed = run_twin(issue, ["JWT-FMT-011"])  # the same server, claiming the kit's contract
+    assert claimed["JWT-FMT-011"].status is Status.FAIL, explain(claimed)
+    assert claimed["JWT-FMT-011"].message.endswith("that the kit's contract 1.4.0 (kit:1.4.0) declare(s)")
+
+
+def test_fmt_011_the_config_declares_the_values_the_tokens_carry() -> None:
+    issue = signed(header=JWT_HEADER, change=lambda claims: claims.update(aud=["other-api", "twin-api"]))
+    right = run_twin(issue, ["JWT-FMT-011"], contract=None, issuer="twin", audience="twin-api")
+    assert right["JWT-FMT-011"].status is Status.PASS, explain(right)
+    for profile in (Profile.RFC, Profile.FASTAPI):
+        wrong = run_twin(issue, ["JWT-FMT-011"], contract=None, profile=profile, issuer="https://issuer.example")
+        assert wrong["JWT-FMT-011"].status is Status.FAIL, explain(wrong)
+        assert wrong["JWT-FMT-011"].message == '"iss": "twin", not the configured "https://issuer.example"'
+    missing = run_twin(signed(header=JWT_HEADER, change=without_iss_and_aud), ["JWT-FMT-011"], audience="api")
+    assert missing["JWT-FMT-011"].status is Status.FAIL, explain(missing)
+
+
+def test_fmt_011_a_malformed_undeclared_aud_is_a_warning() -> None:
+    issue = signed(header=JWT_HEADER, change=lambda claims: claims.update(aud=7))
+    results = run_twin(issue, ["JWT-FMT-011"], contract=None)
+    assert results["JWT-FMT-011"].status is Status.WARN, explain(results)
+
+
 # -- JWT-FMT-012: distinct tokens ----------------------------------------------------------------
 
 
@@ -428,6 +475,7 @@ def test_fmt_012_reports_a_repeated_jti_as_info() -> None:
 
 
 def test_tutorial_dialect_fails_only_iss_aud_in_rfc_and_warns_in_fastapi() -> None:
+    # The tutorial's server claiming the kit's contract, which declares iss and aud.
     app = tutorial_app(cache_headers=True)
     rfc = run_checks(app, [FMT])
     fastapi = run_checks(app, [FMT], profile=Profile.FASTAPI)
@@ -438,3 +486,10 @@ def test_tutorial_dialect_fails_only_iss_aud_in_rfc_and_warns_in_fastapi() -> No
         assert fine == {i: Status.PASS for i in fine}, explain(results)
         assert results["JWT-FMT-012"].status in (Status.PASS, Status.INFO)  # same-second logins give equal tokens
         assert "typ 'JWT'" in results["JWT-FMT-003"].message
+
+
+def test_the_tutorial_server_on_its_own_is_not_held_to_iss_and_aud() -> None:
+    # Its own /openapi.json declares no claims, and its tokens are typed JWT, not at+jwt.
+    for profile in (Profile.RFC, Profile.FASTAPI):
+        results = run_checks(tutorial_app(cache_headers=True), ["JWT-FMT-011"], profile=profile, contract=None)
+        assert results["JWT-FMT-011"].status is Status.INFO, explain(results)

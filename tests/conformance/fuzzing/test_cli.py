@@ -144,6 +144,11 @@ def test_usage_errors_exit_2_naming_the_fix(tmp_path: Path) -> None:
     broken.write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\n", encoding="utf-8")
     line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--contract", str(broken))))
     assert "is not an OpenAPI document" in line
+    line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--contract", str(tmp_path / "missing.yaml"))))
+    missing = tmp_path / "missing.yaml"
+    assert line == f"error: the contract file {missing} does not exist (or use kit:VERSION for the kit's contract)"
+    line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--contract", "kit:0.9")))
+    assert line.startswith("error: unknown version of the kit's contract kit:0.9: known versions are 1.0.0, ")
     line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--exclude-path", "/nowhere")))
     assert "--exclude-path /nowhere: the contract" in line and "/users/me" in line
     result = fuzz(*target_args("http://127.0.0.1:9", "--max-examples", "0"))

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from conformance.capabilities import Capabilities
 from conformance.client import Client, Redactor
-from conformance.config import Paths, RunConfig
+from conformance.config import PASSWORD_ENV, Paths, RunConfig
 from conformance.contract import default_contract_path, load_contract, operations
+from conformance.fuzzing import build_fuzz_config
 from conformance.fuzzing.collector import Collector
 from conformance.fuzzing.contracts import (
     BEARER_CHALLENGE,
@@ -199,25 +200,31 @@ def serving_openapi(status: int, body: bytes, media: str = "application/json") -
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "media", "problem"),
+    ("status", "body", "media"),
     [
-        (404, b'{"detail": "Not Found"}', JSON, None),
-        (200, b"<html>a catch-all page</html>", "text/html", None),
-        (200, b'{"swagger": "2.0", "paths": {}}', JSON, "the target's /openapi.json is not an OpenAPI 3 document"),
+        (404, b'{"detail": "Not Found"}', JSON),
+        (200, b"<html>a catch-all page</html>", "text/html"),
+        (200, b'{"openapi": "3.1.0", "info": {}}', JSON),  # no paths: not a document to fuzz
     ],
 )
-def test_a_served_document_that_cannot_be_used_falls_back_to_the_core(
-    status: int, body: bytes, media: str, problem: str | None
-) -> None:
-    contract, notes = choose_contract(CONFIG, serving_openapi(status, body, media))
+def test_without_a_served_document_the_core_operations_are_fuzzed(status: int, body: bytes, media: str) -> None:
+    contract = choose_contract(CONFIG, serving_openapi(status, body, media))
     assert contract.source == "core" and contract.core_rules and contract.location.startswith("the kit's contract ")
-    expected = [f"{problem}: the core operations are fuzzed instead (pass your contract with --contract)"]
-    assert notes == (expected if problem else [])
+    assert labels(contract.document) == ["POST /token", "GET /users/me", "GET /protected-resource"]
 
 
 def test_a_served_document_is_the_contract() -> None:
     body = json.dumps(FASTAPI_STYLE).encode()
-    contract, notes = choose_contract(CONFIG, serving_openapi(200, body))
-    assert contract.source == "served" and not contract.core_rules and notes == []
+    contract = choose_contract(CONFIG, serving_openapi(200, body))
+    assert contract.source == "served" and not contract.core_rules
     assert contract.location == f"{BASE_URL}/openapi.json" and labels(contract.document) == labels(FASTAPI_STYLE)
     assert "401" in contract.document["paths"]["/items"]["get"]["responses"]  # read with the implied refusals
+
+
+def test_the_kits_contract_at_a_version_is_a_contract_of_the_target() -> None:
+    config = build_fuzz_config(
+        {"base_url": "http://127.0.0.1:9", "username": "bob", "contract": "kit:1.3.0"}, env={PASSWORD_ENV: "p"}
+    )
+    contract = choose_contract(config.target, serving_openapi(404, b""))
+    assert contract.source == "contract" and contract.document["info"]["version"] == "1.3.0"
+    assert contract.description.endswith("1.3.0.yaml (--contract): all of it")
