@@ -35,14 +35,17 @@ class Login:
 class RunState:
     """Shared by every check of a run; safe to use from several threads."""
 
-    def __init__(self, config: RunConfig, client: Client, contract: TargetContract) -> None:
+    def __init__(self, config: RunConfig, client: Client, contract: TargetContract | Mapping[str, Any]) -> None:
         self.config = config
         self.client = client
+        if not isinstance(contract, TargetContract):  # a document handed over: the target's contract is it
+            contract = TargetContract.given(contract)
         self.contract = contract  # the target's own contract (empty when unknown: only the core rules apply)
         contract.attach(client)
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self.baseline: Login | None = None
+        self.baseline_scope: str | None = None  # the scope asked for when the default grant cannot reach the me path
         self._cracked_secret: bytes | None = None
         self.disturbed_after: str | None = None  # the group after which the baseline token stopped working
         self.baseline_unchecked: list[str] = []  # groups after which the baseline token could not be re-checked
@@ -68,6 +71,11 @@ class RunState:
             self._tokens.setdefault(role, token)
         placeholder = "${ACCESS_TOKEN}" if role == "primary" else f"${{{role.upper()}_ACCESS_TOKEN}}"
         self.client.redact.add_token(token, placeholder)  # with its 16-character pieces (signature included)
+
+    def replace_token(self, role: str, token: str) -> None:
+        """Make ``token`` the run's token for ``role`` (a scoped login that reaches the me path)."""
+        with self._lock:
+            self._tokens[role] = token
 
     @property
     def cracked_secret(self) -> bytes | None:
@@ -165,6 +173,8 @@ class Context:
     def login_form(self, role: str = "primary", **changes: str | None) -> list[tuple[str, str]]:
         creds = self.credentials(role)
         form = {"grant_type": "password", "username": creds.username, "password": creds.password}
+        if self.state.baseline_scope:  # the default grant cannot reach the me path: ask as the baseline did
+            form["scope"] = self.state.baseline_scope
         for name, value in changes.items():
             if value is None:
                 form.pop(name, None)

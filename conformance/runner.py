@@ -113,6 +113,7 @@ def baseline_login(state: RunState) -> None:
         raise TargetUnreachableError(f"cannot reach {state.config.base_url}: {exc}") from None
     state.baseline = login
     if login.token is not None:
+        _ask_for_the_me_scopes(state, ctx, login.token)
         return
     response = login.response
     endpoint = f"{state.config.base_url}{state.config.paths.token}"
@@ -121,6 +122,30 @@ def baseline_login(state: RunState) -> None:
     )
     if error is not None:
         raise error
+
+
+def _ask_for_the_me_scopes(state: RunState, ctx: Context, token: str) -> None:
+    """Log in again asking for the scopes the me path needs, when the default grant cannot reach it.
+
+    RFC 6749 §3.3 lets a server grant no scope to a request that names none (FastAPI's scopes
+    tutorial does), so the baseline token may be refused where the target's contract asks for a
+    scope. The first login stays the baseline (the default grant, TOKEN-024 reads it); the scoped
+    token becomes the run's primary token.
+    """
+    from .checks._capabilities import capabilities
+
+    needed = capabilities(ctx).operation_scopes.get(f"GET {state.config.paths.me}")
+    if not needed:
+        return
+    try:
+        if 200 <= ctx.get(state.config.paths.me, token=token).status < 300:
+            return
+        scoped = ctx.login("primary", scope=" ".join(needed))
+    except TransportError:
+        return
+    if scoped.token is not None:
+        state.replace_token("primary", scoped.token)
+        state.baseline_scope = " ".join(needed)
 
 
 def _still_authenticated(state: RunState) -> bool | None:

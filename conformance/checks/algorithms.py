@@ -49,7 +49,10 @@ def _signed(parsed: ParsedToken, header: dict[str, object], key: bytes, alg: str
 
 @check("JWT-ALG-001", level=Level.MUST, spec=["RFC 7518 §3.6", "RFC 8725 §3.2"])
 def alg_none_is_rejected(ctx: Context) -> str | None:
-    """An unsecured token (alg "none", empty signature) is refused."""
+    """An unsecured token (alg "none", empty signature) is refused.
+
+    Impact: An unsigned token accepted lets anyone mint tokens.
+    """
     # RFC 7518 §3.6: implementations "MUST NOT accept Unsecured JWSs by default".
     parsed = ctx.parsed
     _refused_all(ctx, [('an alg "none" token', unsigned({**_header(parsed), "alg": "none"}, parsed.claims or {}))])
@@ -58,7 +61,10 @@ def alg_none_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-ALG-002", level=Level.MUST, spec=["RFC 7518 §3.6", "RFC 8725 §3.2"])
 def alg_none_in_other_cases_is_rejected(ctx: Context) -> str | None:
-    """Unsecured tokens with alg "None", "NONE" or "nOnE" are refused."""
+    """Unsecured tokens with alg "None", "NONE" or "nOnE" are refused.
+
+    Impact: As JWT-ALG-001, through a case variant of none.
+    """
     parsed = ctx.parsed
     claims = parsed.claims or {}
     variants = [
@@ -70,7 +76,10 @@ def alg_none_in_other_cases_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-ALG-003", level=Level.MUST, spec=["RFC 7518 §3.6", "RFC 8725 §3.2"])
 def alg_none_with_a_signature_is_rejected(ctx: Context) -> str | None:
-    """alg "none" with the original signature kept, or with a fake one, is refused."""
+    """alg "none" with the original signature kept, or with a fake one, is refused.
+
+    Impact: As JWT-ALG-001, with a leftover signature that a sloppy verifier ignores.
+    """
     parsed = ctx.parsed
     header = {**_header(parsed), "alg": "none"}
     _refused_all(
@@ -85,7 +94,11 @@ def alg_none_with_a_signature_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-ALG-004", level=Level.MUST, spec=["RFC 7515 §4.1.1"])
 def malformed_alg_values_are_rejected(ctx: Context) -> str | None:
-    """alg empty, null, missing, padded, lower-case, with a NUL, or an array: refused, never a 5xx."""
+    """alg empty, null, missing, padded, lower-case, with a NUL, or an array: refused, never a 5xx.
+
+    Impact: A malformed alg accepted or answered with a 5xx is a verifier that picks algorithms from attacker
+    input.
+    """
     # RFC 7515 §4.1.1: alg "MUST be present", and its value is "a case-sensitive ASCII string".
     parsed = ctx.parsed
     alg = parsed.alg or "HS256"
@@ -109,7 +122,10 @@ FAMILIES = {"HS": ("HS256", "HS384", "HS512"), "RS": ("RS256", "RS384", "RS512")
 
 @check("JWT-ALG-005", level=Level.MUST, spec=["RFC 8725 §3.1"])
 def alg_swapped_within_its_family_is_rejected(ctx: Context) -> str | None:
-    """The header's alg swapped for another of its family (HS256 → HS512) with the signature kept is refused."""
+    """The header's alg swapped for another of its family (HS256 → HS512) with the signature kept is refused.
+
+    Impact: A verifier that trusts the header's alg can be steered to a weaker or wrong algorithm.
+    """
     parsed = ctx.parsed
     alg = parsed.alg or ""
     family = FAMILIES.get(alg[:2], ())
@@ -166,7 +182,10 @@ def _public_key_encodings(jwk: dict[str, Any]) -> list[tuple[str, bytes]]:
     "JWT-ALG-007", level=Level.MUST, spec=["RFC 8725 §2.1", "RFC 8725 §3.1", "CVE-2016-10555"], needs=[Need.PUBLIC_KEY]
 )
 def public_key_as_hmac_secret_is_rejected(ctx: Context) -> str | None:
-    """HS256 tokens MACed with the server's public key (PEM, PKCS#1, DER, JWK JSON) are refused."""
+    """HS256 tokens MACed with the server's public key (PEM, PKCS#1, DER, JWK JSON) are refused.
+
+    Impact: A public key used as an HMAC secret lets anyone who reads the JWK Set mint tokens.
+    """
     from ._jwks import published_keys
 
     parsed = ctx.parsed
@@ -192,7 +211,10 @@ def public_key_as_hmac_secret_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-ALG-008", level=Level.MUST, spec=["RFC 7515 §4.1.11", "RFC 7797 §3"], needs=[Need.SIGNING_KEY])
 def unknown_critical_headers_are_rejected(ctx: Context) -> str | None:
-    """Validly signed tokens with crit ["x-custom"], b64:false with crit ["b64"], or crit [] are refused."""
+    """Validly signed tokens with crit ["x-custom"], b64:false with crit ["b64"], or crit [] are refused.
+
+    Impact: Ignoring an unknown crit extension means processing a token whose meaning the server does not know.
+    """
     # RFC 7515 §4.1.11: "If any of the listed extension Header Parameters are not understood and
     # supported by the recipient, then the JWS is invalid."
     parsed = ctx.parsed
@@ -213,7 +235,10 @@ def unknown_critical_headers_are_rejected(ctx: Context) -> str | None:
 
 @check("JWT-ALG-009", level=Level.MUST, spec=["RFC 7515 §4", "RFC 7515 §5.2"], needs=[Need.SIGNING_KEY])
 def duplicate_header_members_are_rejected(ctx: Context) -> str | None:
-    """A validly signed header with duplicate members {"alg":"HS256",...,"alg":"none"} is refused."""
+    """A validly signed header with duplicate members {"alg":"HS256",...,"alg":"none"} is refused.
+
+    Impact: Duplicate header members let an attacker show one alg to a filter and another to the verifier.
+    """
     # RFC 7515 §4: "The Header Parameter names within the JOSE Header MUST be unique; JWS parsers MUST
     # either reject JWSs with duplicate Header Parameter names or use a JSON parser that returns only
     # the lexically last duplicate member name".
@@ -232,7 +257,11 @@ def duplicate_header_members_are_rejected(ctx: Context) -> str | None:
 
 @check("JWT-ALG-010", level=Level.MUST, spec=["RFC 7519 §7.2", "RFC 8725 §3.7"])
 def odd_serializations_are_rejected(ctx: Context) -> str | None:
-    """Headers with a BOM, leading whitespace or invalid UTF-8, a JWE-shaped value, or JSON serialization: refused."""
+    """Headers with a BOM, leading whitespace or invalid UTF-8, a JWE-shaped value, or JSON serialization: refused.
+
+    Impact: A token in another serialization or with a mangled header accepted shows a parser attackers can
+    confuse.
+    """
     # Black-box: the variants keep the original signature, which no longer matches. (Signed with the
     # real key they would prove nothing: RFC 8259 §8.1 lets parsers ignore a BOM, and whitespace is JSON.)
     parsed = ctx.parsed

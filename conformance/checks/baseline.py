@@ -89,6 +89,7 @@ def valid_token_reaches_the_me_endpoint(ctx: Context) -> str | None:
     ``preferred_username``, ``sub`` or ``login`` (or the configured ``identity``) is the login name,
     with no password, hash, salt or key member at any depth. Its schema is checked only against
     the target's own contract (``--contract``, ``kit:VERSION``, or the document it serves).
+
     Impact: a refused token locks every user out; another user's record is a data leak; a hash in
     the answer is an offline cracking target.
     """
@@ -106,7 +107,10 @@ def valid_token_reaches_the_me_endpoint(ctx: Context) -> str | None:
 
 @check("BASE-002", level=Level.MUST, spec=["RFC 6750 §3"])
 def missing_token_is_refused(ctx: Context) -> str | None:
-    """The me endpoint refuses a request without credentials with 401."""
+    """The me endpoint refuses a request without credentials with 401.
+
+    Impact: A protected endpoint that serves a request without credentials gives its data to anyone.
+    """
     response = ctx.get(ctx.me_path)
     if response.status != 401:
         raise Failure(

@@ -135,6 +135,9 @@ def refusals_carry_a_bearer_challenge(ctx: Context) -> str | None:
     profile does not relax this; it only relaxes a bare 'Bearer' with no auth-param (BEARER-003).
     This check owns the challenge on every such refusal; BEARER-004 judges the status and the
     error code of refusals that carry one.
+
+    Impact: A refusal without a Bearer challenge leaves clients unable to tell that a (new) token is needed; RFC
+    6750 §3 requires it on every refusal.
     """
     problems = []
     shown: Response | None = None
@@ -206,7 +209,11 @@ def _challenge_problems(header: str) -> list[str]:
 
 @check("BEARER-003", level=Level.MUST, spec=["RFC 6750 §3", "RFC 9110 §11.5"], dialect=True)
 def challenges_carry_well_formed_auth_params(ctx: Context) -> str | None:
-    """Every 401 Bearer challenge has an auth-param such as realm, realm at most once and quoted, values in charset."""
+    """Every 401 Bearer challenge has an auth-param such as realm, realm at most once and quoted, values in charset.
+
+    Impact: Clients and proxies parse the challenge by RFC 9110 grammar; a bare or malformed challenge breaks
+    them.
+    """
     problems: list[str] = []
     for what, headers in (
         ("no credentials", []),
@@ -265,7 +272,10 @@ def invalid_tokens_get_invalid_token(ctx: Context) -> str | None:
 
 @check("BEARER-005", level=Level.MUST, spec=["RFC 6750 §3.1", "RFC 9110 §15.5.2"])
 def other_schemes_are_unauthenticated(ctx: Context) -> str | None:
-    """Basic, Token and JWT credentials get 401, with no error code in the challenge."""
+    """Basic, Token and JWT credentials get 401, with no error code in the challenge.
+
+    Impact: A server that takes other schemes as bearer tokens accepts credentials it does not verify as such.
+    """
     token = ctx.token()
     with_codes = []
     for value in ("Basic dXNlcjpwYXNzd29yZA==", f"Token {token}", f"JWT {token}"):
@@ -296,7 +306,10 @@ def other_schemes_are_unauthenticated(ctx: Context) -> str | None:
 
 @check("BEARER-006", level=Level.MUST, spec=["RFC 9110 §11.1"])
 def bearer_scheme_is_case_insensitive(ctx: Context) -> str | None:
-    """'bearer <token>' and 'BEARER <token>' work like 'Bearer <token>'."""
+    """'bearer <token>' and 'BEARER <token>' work like 'Bearer <token>'.
+
+    Impact: Clients send the scheme in any case; refusing them breaks real clients.
+    """
     token = ctx.token()
     # RFC 9110 §11.1: "It uses a case-insensitive token to identify the authentication scheme".
     for scheme in ("bearer", "BEARER"):
@@ -313,7 +326,10 @@ def bearer_scheme_is_case_insensitive(ctx: Context) -> str | None:
 
 @check("BEARER-007", level=Level.MUST, spec=["RFC 6750 §2.1"], dialect=True)
 def several_spaces_after_the_scheme_are_accepted(ctx: Context) -> str | None:
-    """'Bearer', two or more spaces, then the token, is accepted: the grammar is 1*SP."""
+    """'Bearer', two or more spaces, then the token, is accepted: the grammar is 1*SP.
+
+    Impact: Clients that send more than one space are refused although the grammar allows them.
+    """
     token = ctx.token()
     # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; "Resource servers MUST support this method."
     for spaces in ("  ", "   "):

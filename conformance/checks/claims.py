@@ -96,7 +96,10 @@ def _now() -> int:
 
 @check("JWT-CLM-001", level=Level.MUST, spec=["RFC 7519 §4.1.4", "RFC 6750 §3.1"], needs=[Need.SHORT_TTL])
 def expired_token_is_rejected(ctx: Context) -> str | None:
-    """A token whose exp has passed (by a minute) is refused with 401."""
+    """A token whose exp has passed (by a minute) is refused with 401.
+
+    Impact: An expired token still accepted makes a stolen token usable after its lifetime.
+    """
     # RFC 7519 §4.1.4: exp is the time "on or after which the JWT MUST NOT be accepted for processing".
     if ctx.signing_key is not None or ctx.config.keys.private_key_file is not None:
         Minter(ctx).refused("a token that expired 2 minutes ago", exp=_now() - 120)
@@ -117,7 +120,10 @@ def expired_token_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-CLM-002", level=Level.MUST, spec=["RFC 7519 §4.1.4"], needs=[Need.SIGNING_KEY])
 def expiry_leeway_is_small(ctx: Context) -> str | None:
-    """A token expired 10 minutes ago is refused; one expired 5 seconds ago may be (leeway)."""
+    """A token expired 10 minutes ago is refused; one expired 5 seconds ago may be (leeway).
+
+    Impact: As JWT-CLM-001; a few seconds of leeway are allowed, ten minutes are not.
+    """
     # RFC 7519 §4.1.4: "Implementers MAY provide for some small leeway, usually no more than a few minutes".
     minter = Minter(ctx)
     minter.refused("a token that expired 10 minutes ago", exp=_now() - 600)
@@ -127,7 +133,10 @@ def expiry_leeway_is_small(ctx: Context) -> str | None:
 
 @check("JWT-CLM-003", level=Level.MUST, spec=["RFC 7519 §4.1.5"], needs=[Need.SIGNING_KEY])
 def not_yet_valid_token_is_rejected(ctx: Context) -> str | None:
-    """A token whose nbf is 10 minutes ahead is refused."""
+    """A token whose nbf is 10 minutes ahead is refused.
+
+    Impact: A token used before its nbf defeats tokens issued for later use.
+    """
     # RFC 7519 §4.1.5: nbf is the time "before which the JWT MUST NOT be accepted for processing".
     Minter(ctx).refused("a token not valid for 10 more minutes (nbf)", nbf=_now() + 600)
     return None
@@ -135,7 +144,10 @@ def not_yet_valid_token_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-CLM-004", level=Level.MUST, spec=["RFC 9068 §2.2", "ASVS 9.2.1"], needs=[Need.SIGNING_KEY], dialect=True)
 def token_without_exp_is_rejected(ctx: Context) -> str | None:
-    """A token without exp is refused (access tokens must expire)."""
+    """A token without exp is refused (access tokens must expire).
+
+    Impact: A token without exp accepted is a credential that never expires.
+    """
     minter = Minter(ctx)
     response = ctx.accepted(minter.mint(exp=REMOVE))
     if is_success(response):
@@ -169,6 +181,9 @@ def malformed_exp_is_rejected(ctx: Context) -> str | None:
     - exp 1e20 accepted: a valid NumericDate that only the key holder can sign; RFC 7519 sets no
       maximum lifetime, so bounding it is the issuer's policy: INFO.
     A 5xx on any of them fails (as on every check).
+
+    Impact: An exp the server cannot read as a NumericDate must not turn expiry off: a past value accepted is an
+    expiry bypass; a future one read leniently is only lenient parsing (warning).
     """
     minter = Minter(ctx)
     past, future = _now() - 600, _now() + 600
@@ -225,21 +240,31 @@ def malformed_exp_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-CLM-006", level=Level.MUST, spec=["RFC 9068 §2.2", "contract"], needs=[Need.SIGNING_KEY])
 def token_without_sub_is_rejected(ctx: Context) -> str | None:
-    """A token without sub is refused."""
+    """A token without sub is refused.
+
+    Impact: A token without a subject accepted leaves the server serving a request for nobody in particular, or
+    for a default user.
+    """
     Minter(ctx).refused("a token without sub", sub=REMOVE)
     return None
 
 
 @check("JWT-CLM-007", level=Level.MUST, spec=["RFC 8725 §3.8"], needs=[Need.SIGNING_KEY])
 def unknown_subject_is_rejected(ctx: Context) -> str | None:
-    """A token whose sub names no user is refused with 401 (not served, not a 5xx)."""
+    """A token whose sub names no user is refused with 401 (not served, not a 5xx).
+
+    Impact: A token for a deleted or unknown user accepted keeps access alive after the account is gone.
+    """
     Minter(ctx).refused("a token for an unknown user", sub="no-such-user-" + secrets.token_hex(6))
     return None
 
 
 @check("JWT-CLM-008", level=Level.MUST, spec=["RFC 7519 §4.1.2"], needs=[Need.SIGNING_KEY])
 def malformed_sub_is_rejected(ctx: Context) -> str | None:
-    """sub as a number, an array, null, or a 10 KB string is refused, never a 5xx."""
+    """sub as a number, an array, null, or a 10 KB string is refused, never a 5xx.
+
+    Impact: A subject of the wrong type accepted, or a 5xx, shows identity lookups an attacker can confuse.
+    """
     minter = Minter(ctx)
     username = ctx.credentials().username
     for what, value in (("a number", 42), ("an array", [username]), ("null", None), ("10 KB long", "u" * 10_240)):
@@ -266,7 +291,10 @@ def _declared(ctx: Context, claim: str) -> Any:
 
 @check("JWT-CLM-010", level=Level.MUST, spec=["RFC 8725 §3.8"], needs=[Need.SIGNING_KEY, Need.CAPABILITY])
 def wrong_issuer_is_rejected(ctx: Context) -> str | None:
-    """A token from another issuer (iss changed) is refused."""
+    """A token from another issuer (iss changed) is refused.
+
+    Impact: A token from another issuer accepted lets any issuer that shares the key speak for this API.
+    """
     _declared(ctx, "iss")
     Minter(ctx).refused("a token with another iss", iss="https://attacker.invalid")
     return None
@@ -279,7 +307,10 @@ def wrong_issuer_is_rejected(ctx: Context) -> str | None:
     needs=[Need.SIGNING_KEY, Need.CAPABILITY],
 )
 def wrong_audience_is_rejected(ctx: Context) -> str | None:
-    """A token for another audience, or with an aud array that lacks this API, is refused."""
+    """A token for another audience, or with an aud array that lacks this API, is refused.
+
+    Impact: A token for another audience accepted lets a token stolen from one API be replayed at this one.
+    """
     # RFC 7519 §4.1.3: if the principal "does not identify itself with a value in the "aud" claim
     # when this claim is present, then the JWT MUST be rejected".
     _declared(ctx, "aud")

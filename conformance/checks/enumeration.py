@@ -228,7 +228,10 @@ def _needs_https(ctx: Context, check_id: str) -> str:
 
 @check("TLS-001", level=Level.MUST, spec=["RFC 6749 §3.2", "RFC 6750 §5.3"])
 def target_is_served_over_tls(ctx: Context) -> str | None:
-    """The target is reached over https, unless it is on a loopback address."""
+    """The target is reached over https, unless it is on a loopback address.
+
+    Impact: Credentials and tokens over cleartext can be read by anyone on the path.
+    """
     # RFC 6749 §3.2: "Since requests to the token endpoint result in the transmission of clear-text
     # credentials (in the HTTP request and response), the authorization server MUST require the use
     # of TLS as described in Section 1.6 when sending requests to the token endpoint."
@@ -255,6 +258,8 @@ def token_endpoint_refuses_cleartext(ctx: Context) -> str | None:
     The probe carries the primary username with a random wrong password, so the real password
     never travels in clear text: a server that checks that password over http (answers
     invalid_grant, or exactly what https answers) would process the real one too.
+
+    Impact: A server that processes a password sent over http has already leaked it.
     """
     url = _needs_https(ctx, "TLS-002") + ctx.config.paths.token
     decoy = ctx.login_form("primary", password="decoy-" + secrets.token_urlsafe(12))

@@ -28,7 +28,10 @@ def _name(key: dict[str, object], index: int) -> str:
     needs=[Need.PUBLIC_KEY],
 )
 def published_keys_have_no_private_members(ctx: Context) -> str | None:
-    """The JWK Set publishes public members only: no d, p, q, dp, dq, qi, oth or k."""
+    """The JWK Set publishes public members only: no d, p, q, dp, dq, qi, oth or k.
+
+    Impact: A private member published in the JWK Set hands out the signing key.
+    """
     url, keys = published_keys(ctx)
     leaks = [f"{_name(k, i)}: {', '.join(m for m in PRIVATE_MEMBERS if m in k)}" for i, k in enumerate(keys)]
     leaks = [leak for leak in leaks if not leak.endswith(": ")]
@@ -61,7 +64,10 @@ def published_key_ids_are_unique(ctx: Context) -> str | None:
 
 @check("JWT-JWKS-003", level=Level.MUST, spec=["RFC 7517 §4", "RFC 7518 §6"], needs=[Need.PUBLIC_KEY])
 def published_keys_fit_their_algorithm(ctx: Context) -> str | None:
-    """Each published key loads, and its key type fits the algorithm it declares."""
+    """Each published key loads, and its key type fits the algorithm it declares.
+
+    Impact: A key whose type does not fit its algorithm breaks verifiers or invites algorithm confusion.
+    """
     url, keys = published_keys(ctx)
     problems = []
     for index, key in enumerate(keys):

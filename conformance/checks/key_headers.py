@@ -263,7 +263,10 @@ KID_LOOKUP_HINT = (
 
 @check("JWT-HDR-001", level=Level.MUST, spec=["RFC 8725 §3.10", "RFC 7515 §10.3", "CVE-2018-0114", "ASVS 9.1.3"])
 def embedded_jwk_is_not_trusted(ctx: Context) -> str | None:
-    """A token signed with an attacker's key is refused even when that public key is embedded as `jwk`."""
+    """A token signed with an attacker's key is refused even when that public key is embedded as `jwk`.
+
+    Impact: Trusting a key the token carries lets anyone sign tokens with their own key.
+    """
     keys = attacker_keys()
     claims = _claims(ctx)
     # RFC 7515 §10.3: the technique used to obtain public keys must authenticate the key's origin; a key
@@ -286,7 +289,11 @@ def embedded_jwk_is_not_trusted(ctx: Context) -> str | None:
     needs=[Need.CALLBACK],
 )
 def jku_is_not_followed(ctx: Context) -> str | None:
-    """A token whose `jku` points at an attacker's JWK Set is refused, and the URL is never fetched."""
+    """A token whose `jku` points at an attacker's JWK Set is refused, and the URL is never fetched.
+
+    Impact: Fetching a key from a URL the token names lets anyone sign tokens, and makes the server fetch
+    attacker URLs (SSRF).
+    """
     keys = attacker_keys()
     claims = _claims(ctx)
     jwks = {"keys": [{**keys.rsa_jwk, "kid": ATTACKER_KID, "use": "sig", "alg": "RS256"}]}
@@ -311,7 +318,10 @@ def jku_is_not_followed(ctx: Context) -> str | None:
     needs=[Need.CALLBACK],
 )
 def x5u_and_x5c_are_not_trusted(ctx: Context) -> str | None:
-    """Tokens naming an attacker's certificate by `x5u` or embedding it as `x5c` are refused; x5u is not fetched."""
+    """Tokens naming an attacker's certificate by `x5u` or embedding it as `x5c` are refused; x5u is not fetched.
+
+    Impact: As JWT-HDR-002, through x5u or an embedded x5c certificate.
+    """
     keys = attacker_keys()
     claims = _claims(ctx)
     documents = {X5U_PATH: Document("application/pem-certificate-chain", keys.certificate_pem)}
@@ -331,7 +341,10 @@ def x5u_and_x5c_are_not_trusted(ctx: Context) -> str | None:
 
 @check("JWT-HDR-004", level=Level.MUST, spec=["RFC 8725 §3.10"])
 def kid_is_not_a_file_path(ctx: Context) -> str | None:
-    """A token whose `kid` names `/dev/null` (directly or by traversal), signed with the empty key, is refused."""
+    """A token whose `kid` names `/dev/null` (directly or by traversal), signed with the empty key, is refused.
+
+    Impact: A kid that reaches the file system can select an empty or known file as the key.
+    """
     claims = _claims(ctx)
     # RFC 8725 §3.10: "The "kid" (key ID) header is used by the relying application to perform key lookup.
     # Applications should ensure that this does not create SQL or LDAP injection vulnerabilities by
@@ -348,7 +361,10 @@ def kid_is_not_a_file_path(ctx: Context) -> str | None:
 
 @check("JWT-HDR-005", level=Level.MUST, spec=["RFC 8725 §3.10", "RFC 7515 §4.1.4"])
 def kid_is_not_injected_into_a_query(ctx: Context) -> str | None:
-    """Tokens whose `kid` carries SQL or NoSQL injection, signed with the key it would select, are refused."""
+    """Tokens whose `kid` carries SQL or NoSQL injection, signed with the key it would select, are refused.
+
+    Impact: A kid that reaches a query can select a key of the attacker's choosing.
+    """
     claims = _claims(ctx)
     # RFC 8725 §3.10: "Applications should ensure that this does not create SQL or LDAP injection
     # vulnerabilities by validating and/or sanitizing the received value."
@@ -384,7 +400,10 @@ def _timed(ctx: Context, token: str, timeout_s: float, *, tolerate_timeout: bool
 
 @check("JWT-HDR-006", level=Level.MUST, spec=["RFC 8725 §3.10"])
 def kid_is_not_run_as_a_command(ctx: Context) -> str | None:
-    """A token whose `kid` is `|sleep 10` is refused without the answer being delayed by the sleep."""
+    """A token whose `kid` is `|sleep 10` is refused without the answer being delayed by the sleep.
+
+    Impact: A kid that reaches a shell runs attacker commands on the server.
+    """
     claims = _claims(ctx)
     kid = f"|sleep {SLEEP_PROBE_SECONDS:g}"
     plain = _hs_with_kid(ctx, "conformance-latency-baseline", b"", claims)
@@ -400,6 +419,14 @@ def kid_is_not_run_as_a_command(ctx: Context) -> str | None:
                 f"kid {json.dumps(kid)} took {probe_s:.1f} s ({answered}), but a plain kid was slow too "
                 f"({again_s:.1f} s): the latency could not be attributed to the kid"
             )
+        # A shell runs the sleep every time; a busy server is slow once. The probe again, before a verdict.
+        repeat_s, _ = _timed(ctx, probe, SLEEP_PROBE_SECONDS + PROBE_MARGIN_S, tolerate_timeout=True)
+        if repeat_s - again_s <= SLOWDOWN_THRESHOLD_S:
+            raise Info(
+                f"kid {json.dumps(kid)} took {probe_s:.1f} s once ({answered}) and {repeat_s:.2f} s when sent "
+                "again: the latency did not repeat, so it is not attributed to the kid"
+            )
+        probe_s = min(probe_s, repeat_s)
         raise Failure(
             f"kid {json.dumps(kid)} delayed the answer by {probe_s - max(baseline_s, again_s):.1f} s "
             f"({answered} after {probe_s:.1f} s; a plain kid: {baseline_s:.2f} s and {again_s:.2f} s): "
@@ -422,7 +449,10 @@ def kid_is_not_run_as_a_command(ctx: Context) -> str | None:
 
 @check("JWT-HDR-007", level=Level.MUST, spec=["RFC 8725 §3.10"])
 def odd_kid_does_not_select_a_fallback_key(ctx: Context) -> str | None:
-    """Tokens with a blank, unknown, wildcard or 8 KB `kid` are refused: no fallback to "any key" or to no check."""
+    """Tokens with a blank, unknown, wildcard or 8 KB `kid` are refused: no fallback to "any key" or to no check.
+
+    Impact: A verifier that falls back to any key or no key on an odd kid accepts forged tokens.
+    """
     claims = _claims(ctx)
     variants: tuple[tuple[str, str, Collection[int]], ...] = (
         ("", "a blank kid", (401,)),

@@ -73,6 +73,8 @@ def secured_operations_refuse_no_token(ctx: Context) -> str | None:
     Covered: GET on the me path (the contract's ``GET /users/me``) and on every configured protected
     path (``--protected-path``, by default the contract's ``/protected-resource``), plus every
     non-GET operation with a security requirement in the contract, at the contract's path.
+
+    Impact: A protected operation served without a token gives its data to anyone.
     """
     targets = _unauthenticated_targets(ctx)
     configured = {("GET", path) for path in ctx.protected_paths}
@@ -109,7 +111,10 @@ def secured_operations_refuse_no_token(ctx: Context) -> str | None:
 
 @check("PROT-002", level=Level.MUST, spec=["contract: GET /users/me", "RFC 9111 §5.2.2.7"], needs=[Need.SECOND_USER])
 def me_endpoint_answers_for_the_token_holder(ctx: Context) -> str | None:
-    """The me path answers each user with their own record, marked private to that user."""
+    """The me path answers each user with their own record, marked private to that user.
+
+    Impact: One user served another's record, or a shared cache holding it, is a data leak across accounts.
+    """
     first, second = ctx.credentials("primary"), ctx.credentials("second")
     if first.username == second.username:
         raise Skip("users.second names the primary user: give users.second another account in the config file")
@@ -160,9 +165,10 @@ def disabled_user_gets_no_access(ctx: Context) -> str | None:
 
     Black-box, the user cannot be disabled during the run: the configured disabled user logs in
     with its right password and any token issued is used on the me path. Only access is judged
-    here: how a refused login is worded (status, error body) is TOKEN-006/TOKEN-008's. Impact: a
-    disabled account that still reaches the API defeats disabling it (FAIL); a token issued and
-    then refused with 400 (FastAPI's tutorial: "Inactive user") grants nothing (warning).
+    here: how a refused login is worded (status, error body) is TOKEN-006/TOKEN-008's.
+
+    Impact: a disabled account that still reaches the API defeats disabling it (FAIL); a token issued
+    and then refused with 400 (FastAPI's tutorial: "Inactive user") grants nothing (warning).
     """
     login = ctx.login("disabled")
     response = login.response
@@ -318,8 +324,9 @@ def refusals_have_contract_error_bodies(ctx: Context) -> str | None:
     Sent to the me path: no credentials, the issued token with its signature altered, and a malformed
     ``Bearer`` value; to every other configured protected path: no credentials. The body is held to
     an error schema only when the target's own contract documents one (then JSON is required); the
-    core rules (no stack trace, no echo of the token) hold for every server. Impact: a stack trace
-    maps the server's internals for an attacker; an echoed token lands in logs and caches.
+    core rules (no stack trace, no echo of the token) hold for every server.
+
+    Impact: a stack trace maps the server's internals for an attacker; an echoed token lands in logs and caches.
     """
     token = ctx.token()
     parsed = parse(token)
@@ -387,7 +394,10 @@ def _head_departures(get: Response, head: Response) -> list[str]:
 
 @check("PROT-006", level=Level.MUST, spec=["RFC 9110 §15.5.6", "RFC 9110 §9.3.2"])
 def undeclared_methods_get_405_with_allow(ctx: Context) -> str | None:
-    """Undeclared methods on the me path get 405 with Allow; HEAD mirrors GET's header fields."""
+    """Undeclared methods on the me path get 405 with Allow; HEAD mirrors GET's header fields.
+
+    Impact: Clients cannot learn the allowed methods without Allow; a HEAD that differs from GET breaks caches.
+    """
     me = ctx.me_path
     auth = [("Authorization", f"Bearer {ctx.token()}")]
     methods = [m for m in UNDECLARED_METHODS if m not in _declared_methods(ctx)]

@@ -32,7 +32,10 @@ def _tampered(token: str) -> str:
 
 @check("REFRESH-001", level=Level.MUST, spec=["RFC 6749 §6", "RFC 6749 §5.1"], needs=[Need.CAPABILITY])
 def refresh_token_gets_a_new_access_token(ctx: Context) -> str | None:
-    """A refresh token gets a new, working access token, in an answer that must not be cached."""
+    """A refresh token gets a new, working access token, in an answer that must not be cached.
+
+    Impact: A refresh that does not give a working token leaves clients logged out; a cacheable answer leaks it.
+    """
     # RFC 6749 §6: "If valid and authorized, the authorization server issues an access token as
     # described in Section 5.1"; §5.1: "Cache-Control header field with a value of "no-store"".
     require(ctx, "refresh")
@@ -67,7 +70,10 @@ def refresh_token_gets_a_new_access_token(ctx: Context) -> str | None:
 
 @check("REFRESH-002", level=Level.MUST, spec=["RFC 6749 §5.2", "RFC 6749 §6"], needs=[Need.CAPABILITY])
 def bad_refresh_tokens_are_invalid_grant(ctx: Context) -> str | None:
-    """A tampered or unknown refresh token, or an access token in its place, gets 400 invalid_grant."""
+    """A tampered or unknown refresh token, or an access token in its place, gets 400 invalid_grant.
+
+    Impact: A tampered or unknown refresh token accepted is a way to mint access tokens.
+    """
     # RFC 6749 §5.2 invalid_grant: "The provided authorization grant (e.g., authorization code,
     # resource owner credentials) or refresh token is invalid, expired, revoked, ...".
     require(ctx, "refresh")
@@ -89,7 +95,10 @@ def bad_refresh_tokens_are_invalid_grant(ctx: Context) -> str | None:
 
 @check("REFRESH-003", level=Level.MUST, spec=["RFC 8725 §3.12", "RFC 6750 §3.1"], needs=[Need.CAPABILITY])
 def refresh_token_is_not_an_access_token(ctx: Context) -> str | None:
-    """A refresh token sent as a bearer access token is refused with 401."""
+    """A refresh token sent as a bearer access token is refused with 401.
+
+    Impact: A refresh token accepted as an access token makes the long-lived credential a bearer one.
+    """
     # RFC 8725 §3.12: use mutually exclusive validation rules for different kinds of JWTs; a
     # refresh token is a credential for the token endpoint only.
     require(ctx, "refresh")
@@ -105,7 +114,10 @@ def refresh_token_is_not_an_access_token(ctx: Context) -> str | None:
 
 @check("REFRESH-004", level=Level.MUST, spec=["RFC 9700 §4.14.2", "RFC 6749 §6"], needs=[Need.CAPABILITY])
 def rotated_refresh_token_is_refused(ctx: Context) -> str | None:
-    """Refresh tokens are rotated; the old one is refused, and its reuse revokes the family."""
+    """Refresh tokens are rotated; the old one is refused, and its reuse revokes the family.
+
+    Impact: Without rotation a stolen refresh token keeps minting tokens unnoticed.
+    """
     # RFC 9700 §4.14.2: refresh tokens for public clients MUST be sender-constrained or use
     # refresh token rotation; on reuse the AS "will revoke the active refresh token".
     require(ctx, "refresh")

@@ -80,7 +80,10 @@ def revoked_access_token_is_refused(ctx: Context) -> str | None:
 
 @check("REVOKE-002", level=Level.MUST, spec=["RFC 7009 §2.2"], needs=[Need.CAPABILITY])
 def revoking_an_unknown_token_is_200(ctx: Context) -> str | None:
-    """Revoking an unknown or garbage token is answered 200 (the client cannot act on an error)."""
+    """Revoking an unknown or garbage token is answered 200 (the client cannot act on an error).
+
+    Impact: Clients cannot act on an error for an unknown token; a 4xx there breaks logout flows.
+    """
     # RFC 7009 §2.2: "invalid tokens do not cause an error response since the client cannot handle
     # such an error in a reasonable way".
     path = endpoint(ctx, "revocation")
@@ -91,7 +94,10 @@ def revoking_an_unknown_token_is_200(ctx: Context) -> str | None:
 
 @check("REVOKE-003", level=Level.MUST, spec=["RFC 7009 §2.1", "RFC 7009 §2.2.1"], needs=[Need.CAPABILITY])
 def token_type_hint_does_not_stop_the_search(ctx: Context) -> str | None:
-    """A wrong token_type_hint still finds the token; an unknown one is ignored or unsupported_token_type."""
+    """A wrong token_type_hint still finds the token; an unknown one is ignored or unsupported_token_type.
+
+    Impact: A token that survives revocation because of a wrong hint is a logout that did not happen.
+    """
     # RFC 7009 §2.1: "If the server is unable to locate the token using the given hint, it MUST
     # extend its search across all of its supported token types."
     path = endpoint(ctx, "revocation")
@@ -122,7 +128,10 @@ def token_type_hint_does_not_stop_the_search(ctx: Context) -> str | None:
 
 @check("REVOKE-004", level=Level.MUST, spec=["RFC 7009 §2.1", "RFC 7009 §2"], needs=[Need.CAPABILITY])
 def revoked_refresh_token_ends_its_grant(ctx: Context) -> str | None:
-    """A revoked refresh token is refused, and the access tokens it produced should be too."""
+    """A revoked refresh token is refused, and the access tokens it produced should be too.
+
+    Impact: A revoked refresh token that still works is a logout that did not happen.
+    """
     # RFC 7009 §2: implementations "MUST support the revocation of refresh tokens"; §2.1: "If the
     # particular token is a refresh token and the authorization server supports the revocation of
     # access tokens, then the authorization server SHOULD also invalidate all access tokens based

@@ -67,7 +67,11 @@ def _members(response: Response) -> str:
 
 @check("TOKEN-022", level=Level.MUST, spec=["RFC 6749 §3.3", "RFC 6749 §5.1"], needs=[Need.CAPABILITY])
 def unknown_scope_is_refused_or_not_granted(ctx: Context) -> str | None:
-    """An unknown scope gets 400 invalid_scope, or a token whose scope shows it was not granted."""
+    """An unknown scope gets 400 invalid_scope, or a token whose scope shows it was not granted.
+
+    Impact: A client that asked for a scope and did not get it must be told, or it calls operations it cannot
+    use.
+    """
     # RFC 6749 §5.1 scope: "OPTIONAL, if identical to the scope requested by the client;
     # otherwise, REQUIRED"; §5.2 invalid_scope: "The requested scope is invalid, unknown, ...".
     require(ctx, "scopes")
@@ -211,7 +215,10 @@ def _ask_for(ctx: Context, found: Capabilities, scope: str, default: set[str], t
 
 @check("TOKEN-024", level=Level.MUST, spec=["RFC 6749 §3.3", "CWE-269"], needs=[Need.CAPABILITY])
 def scopes_beyond_the_default_grant_are_not_granted(ctx: Context) -> str | None:
-    """A scope the user's default grant lacks (admin, say), when asked for, is refused or left out of the token."""
+    """A scope the user's default grant lacks (admin, say), when asked for, is refused or left out of the token.
+
+    Impact: A user who gets a scope just by asking for it escalates its privileges.
+    """
     # RFC 6749 §3.3: "The authorization server MAY fully or partially ignore the scope requested by
     # the client, based on the authorization server policy or the resource owner's instructions."
     # A scope granted because the client asked for it is privilege escalation (CWE-269): a security

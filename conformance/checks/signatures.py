@@ -27,7 +27,10 @@ def _refused_all(ctx: Context, variants: list[tuple[str, str]], allowed: tuple[i
 
 @check("JWT-SIG-001", level=Level.MUST, spec=["RFC 7515 §5.2", "RFC 8725 §3.3"])
 def altered_payload_is_rejected(ctx: Context) -> str | None:
-    """A token whose payload was changed (sub set to another user) but keeps its signature is refused."""
+    """A token whose payload was changed (sub set to another user) but keeps its signature is refused.
+
+    Impact: A server that accepts a changed payload lets anyone become any user.
+    """
     parsed = ctx.parsed
     if parsed.claims is None or len(parsed.segments) != 3:
         raise Skip("the issued token is not a JWS with a JSON payload (see JWT-FMT-001)")
@@ -54,7 +57,10 @@ def altered_payload_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-SIG-002", level=Level.MUST, spec=["RFC 7515 §5.2"])
 def corrupted_signature_is_rejected(ctx: Context) -> str | None:
-    """A token with its signature cut short, or one bit flipped, is refused."""
+    """A token with its signature cut short, or one bit flipped, is refused.
+
+    Impact: A signature that is not verified exactly is no signature: tokens can be forged.
+    """
     parsed = ctx.parsed
     if not parsed.signature:
         raise Skip("the issued token has no signature (see JWT-FMT-002)")
@@ -71,14 +77,20 @@ def corrupted_signature_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-SIG-003", level=Level.MUST, spec=["RFC 7515 §5.2", "CVE-2020-28042"])
 def stripped_signature_is_rejected(ctx: Context) -> str | None:
-    """A token with its signature removed ('header.payload.') and the original alg is refused."""
+    """A token with its signature removed ('header.payload.') and the original alg is refused.
+
+    Impact: Accepting a token without its signature lets anyone mint tokens.
+    """
     _refused_all(ctx, [("a token without its signature", f"{ctx.parsed.signing_input}.")])
     return None
 
 
 @check("JWT-SIG-004", level=Level.MUST, spec=["RFC 7519 §7.2", "RFC 7515 §7.1"])
 def malformed_segment_counts_are_rejected(ctx: Context) -> str | None:
-    """Tokens with 2, 4 or 5 segments, or an empty or 'null' signature part, are refused without a 5xx."""
+    """Tokens with 2, 4 or 5 segments, or an empty or 'null' signature part, are refused without a 5xx.
+
+    Impact: A malformed token accepted, or answered with a 5xx, is a parser attackers can confuse or crash.
+    """
     parsed = ctx.parsed
     head, sig = parsed.signing_input, parsed.signature or "AA"
     _refused_all(
@@ -97,7 +109,10 @@ def malformed_segment_counts_are_rejected(ctx: Context) -> str | None:
 
 @check("JWT-SIG-005", level=Level.MUST, spec=["ASVS 9.1.1"])
 def signature_with_nul_bytes_is_rejected(ctx: Context) -> str | None:
-    """A signature with NUL plus junk appended, or replaced by a single NUL byte, is refused."""
+    """A signature with NUL plus junk appended, or replaced by a single NUL byte, is refused.
+
+    Impact: A signature compared up to a NUL byte can be forged byte by byte.
+    """
     parsed = ctx.parsed
     try:
         raw = b64url_decode(parsed.signature)
@@ -117,7 +132,10 @@ def signature_with_nul_bytes_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-SIG-006", level=Level.MUST, spec=["RFC 7518 §3.2", "CVE-2019-20933"])
 def empty_key_signature_is_rejected(ctx: Context) -> str | None:
-    """A token re-signed with HS256 and the empty key is refused."""
+    """A token re-signed with HS256 and the empty key is refused.
+
+    Impact: A token MACed with the empty key is a token anyone can mint.
+    """
     parsed = ctx.parsed
     header = {**(parsed.header or {}), "alg": "HS256"}
     signing_input = f"{encode_json(header)}.{parsed.segments[1]}"
@@ -127,7 +145,10 @@ def empty_key_signature_is_rejected(ctx: Context) -> str | None:
 
 @check("JWT-SIG-008", level=Level.MUST, spec=["RFC 7518 §3.4", "CVE-2022-21449"])
 def zero_ecdsa_signatures_are_rejected(ctx: Context) -> str | None:
-    """ES256/384/512 tokens with an all-zero signature (raw r||s or DER) are refused."""
+    """ES256/384/512 tokens with an all-zero signature (raw r||s or DER) are refused.
+
+    Impact: All-zero ECDSA signatures accepted (CVE-2022-21449) let anyone mint tokens.
+    """
     parsed = ctx.parsed
     variants = []
     for alg, size in EC_SIGNATURE_BYTES.items():
@@ -140,7 +161,11 @@ def zero_ecdsa_signatures_are_rejected(ctx: Context) -> str | None:
 
 @check("JWT-SIG-009", level=Level.MUST, spec=["RFC 7518 §3.4"])
 def ecdsa_signatures_are_raw_r_s(ctx: Context) -> str | None:
-    """(ES* tokens) the DER encoding of a valid signature is refused; a high-S twin is noted."""
+    """(ES* tokens) the DER encoding of a valid signature is refused; a high-S twin is noted.
+
+    Impact: A DER signature accepted where raw r||s is required shows a verifier that accepts malleable
+    signatures.
+    """
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     parsed = ctx.parsed
@@ -177,7 +202,11 @@ ONLINE_GUESSES = 500
     "JWT-SIG-007", level=Level.MUST, spec=["RFC 8725 §3.5", "RFC 7518 §3.2"], needs=[Need.DESTRUCTIVE], cost="thorough"
 )
 def published_secrets_do_not_sign_accepted_tokens(ctx: Context) -> str | None:
-    """HS256 tokens signed with published and default secrets (sent, one each) are all refused."""
+    """HS256 tokens signed with published and default secrets (sent, one each) are all refused.
+
+    Impact: A server that accepts tokens signed with a published secret is open to anyone who read the same
+    tutorial.
+    """
     from .token_format import weak_secrets
 
     parsed = ctx.parsed

@@ -63,7 +63,10 @@ def _wrong_password() -> str:
 
 @check("TOKEN-001", level=Level.MUST, spec=["RFC 6749 §4.3.3", "RFC 6749 §5.1"])
 def password_grant_issues_a_bearer_token(ctx: Context) -> str | None:
-    """A proper password-grant request gets 200 with a string access_token and token_type bearer."""
+    """A proper password-grant request gets 200 with a string access_token and token_type bearer.
+
+    Impact: Without a bearer access token in the answer no client can use the API at all.
+    """
     response = _baseline(ctx)
     body = response.json()
     hint = "Answer a valid password grant with 200 and a JSON body holding access_token and token_type."
@@ -91,7 +94,10 @@ def password_grant_issues_a_bearer_token(ctx: Context) -> str | None:
 
 @check("TOKEN-002", level=Level.MUST, spec=["RFC 6749 §5.1"])
 def token_response_is_json(ctx: Context) -> str | None:
-    """The token response has Content-Type application/json."""
+    """The token response has Content-Type application/json.
+
+    Impact: Clients parse the token answer by its media type; another type breaks OAuth client libraries.
+    """
     response = _needs_token(ctx)
     media_type = (response.header("content-type") or "").split(";")[0].strip().lower()
     if media_type != "application/json":
@@ -106,7 +112,11 @@ def token_response_is_json(ctx: Context) -> str | None:
 
 @check("TOKEN-003", level=Level.MUST, spec=["RFC 6749 §5.1"])
 def token_response_is_not_stored(ctx: Context) -> str | None:
-    """The token response carries Cache-Control: no-store."""
+    """The token response carries Cache-Control: no-store.
+
+    Impact: A cacheable token answer can be stored by a shared cache and served to someone else: a credential
+    leak.
+    """
     response = _needs_token(ctx)
     # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response header
     # field [RFC2616] with a value of "no-store" in any response containing tokens".
@@ -186,7 +196,11 @@ def expires_in_is_sane(ctx: Context) -> str | None:
 
 @check("TOKEN-006", level=Level.MUST, spec=["RFC 6749 §5.2"], dialect=True)
 def wrong_password_is_invalid_grant(ctx: Context) -> str | None:
-    """A wrong password for an existing user gets 400 invalid_grant and no token."""
+    """A wrong password for an existing user gets 400 invalid_grant and no token.
+
+    Impact: Clients and OAuth libraries branch on 400 invalid_grant to tell a wrong password from other
+    failures; a token for a wrong password is account takeover.
+    """
     # A token for a wrong password fails in every profile; a 401 {"detail"} (FastAPI's tutorial) is
     # the dialect: the login is refused, only the status is not the RFC's.
     response = ctx.login(password=_wrong_password()).response
@@ -203,7 +217,11 @@ def wrong_password_is_invalid_grant(ctx: Context) -> str | None:
 
 @check("TOKEN-007", level=Level.MUST, spec=["RFC 6749 §5.2"], dialect=True)
 def unknown_user_is_invalid_grant(ctx: Context) -> str | None:
-    """An unknown username gets 400 invalid_grant and no token."""
+    """An unknown username gets 400 invalid_grant and no token.
+
+    Impact: As TOKEN-006; an answer that differs from the wrong-password one also tells attackers which accounts
+    exist.
+    """
     response = ctx.login(username="no-such-user-" + secrets.token_hex(6), password=_wrong_password()).response
     expect_oauth_error(
         response,
@@ -249,7 +267,11 @@ def _error_answers(ctx: Context) -> list[tuple[str, Response]]:
 
 @check("TOKEN-008", level=Level.MUST, spec=["RFC 6749 §5.2"], dialect=True)
 def error_responses_follow_rfc_6749(ctx: Context) -> str | None:
-    """Token endpoint errors are JSON with an error (and error_description) in the RFC 6749 charset."""
+    """Token endpoint errors are JSON with an error (and error_description) in the RFC 6749 charset.
+
+    Impact: OAuth client libraries read `error` to report and react; a body without it reaches the user as an
+    unexplained failure.
+    """
     # One verdict for the run, naming every answer that departs; a {"detail"} body is the FastAPI
     # dialect (a warning under --profile fastapi) answer by answer, so a server may mix it with RFC
     # bodies. Statuses and codes are the other TOKEN checks' to judge, tokens issued as well.
@@ -289,21 +311,32 @@ def _missing(ctx: Context, field: str) -> None:
 
 @check("TOKEN-009", level=Level.MUST, spec=["RFC 6749 §4.3.2", "RFC 6749 §5.2"], dialect=True)
 def missing_password_is_invalid_request(ctx: Context) -> str | None:
-    """A request without the password parameter gets 400 invalid_request."""
+    """A request without the password parameter gets 400 invalid_request.
+
+    Impact: A client cannot tell a malformed request from a wrong password without invalid_request; a token
+    issued without a password is takeover.
+    """
     _missing(ctx, "password")
     return None
 
 
 @check("TOKEN-010", level=Level.MUST, spec=["RFC 6749 §4.3.2", "RFC 6749 §5.2"], dialect=True)
 def missing_username_is_invalid_request(ctx: Context) -> str | None:
-    """A request without the username parameter gets 400 invalid_request."""
+    """A request without the username parameter gets 400 invalid_request.
+
+    Impact: As TOKEN-009, for the username.
+    """
     _missing(ctx, "username")
     return None
 
 
 @check("TOKEN-011", level=Level.MUST, spec=["RFC 6749 §4.3.2"], dialect=True)
 def missing_grant_type_is_invalid_request(ctx: Context) -> str | None:
-    """A request without grant_type (REQUIRED) gets 400 invalid_request, even with valid credentials."""
+    """A request without grant_type (REQUIRED) gets 400 invalid_request, even with valid credentials.
+
+    Impact: A server that guesses the grant type accepts requests it does not understand; clients get no
+    invalid_request to fix them.
+    """
     # RFC 6749 §4.3.2: grant_type "REQUIRED. Value MUST be set to "password"." The credentials are
     # right, so a token here is leniency, not a bypass: FastAPI's OAuth2PasswordRequestForm makes
     # grant_type optional, and the fastapi profile warns.
@@ -329,7 +362,11 @@ def missing_grant_type_is_invalid_request(ctx: Context) -> str | None:
 
 @check("TOKEN-012", level=Level.MUST, spec=["RFC 6749 §5.2"], dialect=True)
 def other_grant_types_are_unsupported(ctx: Context) -> str | None:
-    """grant_type=client_credentials and an unknown grant_type get unsupported_grant_type and no token."""
+    """grant_type=client_credentials and an unknown grant_type get unsupported_grant_type and no token.
+
+    Impact: A token issued for a grant the server does not support is a token issued without the checks that
+    grant needs.
+    """
     notes = []
     for grant_type in ("client_credentials", "urn:example:no-such-grant"):
         response = ctx.login(grant_type=grant_type).response
@@ -353,7 +390,11 @@ def other_grant_types_are_unsupported(ctx: Context) -> str | None:
 
 @check("TOKEN-013", level=Level.MUST, spec=["RFC 6749 §3.2"], dialect=True)
 def empty_password_counts_as_missing(ctx: Context) -> str | None:
-    """password= with an empty value is treated as omitted: 400 invalid_request, no token."""
+    """password= with an empty value is treated as omitted: 400 invalid_request, no token.
+
+    Impact: An empty password treated as a value can match an empty stored password or a lenient hash check:
+    login without a password.
+    """
     # RFC 6749 §3.2: "Parameters sent without a value MUST be treated as if they were omitted from the request."
     response = ctx.login(password="").response
     expect_oauth_error(
@@ -394,7 +435,10 @@ def repeated_password_is_invalid_request(ctx: Context) -> str | None:
 
 @check("TOKEN-015", level=Level.MUST, spec=["RFC 6749 §3.2"])
 def unknown_parameters_are_ignored(ctx: Context) -> str | None:
-    """A valid login with an extra unknown parameter still gets 200 and a token."""
+    """A valid login with an extra unknown parameter still gets 200 and a token.
+
+    Impact: Clients and proxies add parameters (client_id, scope); refusing them breaks real clients.
+    """
     # RFC 6749 §3.2: "The authorization server MUST ignore unrecognized request parameters."
     response = ctx.post_token([*ctx.login_form(), ("foo", "bar")])
     if not issued_token(response):
@@ -410,7 +454,11 @@ def unknown_parameters_are_ignored(ctx: Context) -> str | None:
 
 @check("TOKEN-016", level=Level.MUST, spec=["RFC 6749 §3.2", "RFC 9110 §15.5.6"])
 def get_on_the_token_endpoint_is_405_with_allow(ctx: Context) -> str | None:
-    """GET on the token endpoint processes no credentials; a 405 answer carries an Allow header."""
+    """GET on the token endpoint processes no credentials; a 405 answer carries an Allow header.
+
+    Impact: Credentials accepted in a GET end up in URLs, logs and browser history; a 405 without Allow leaves
+    clients no way to learn the method.
+    """
     # RFC 6749 §3.2: "The client MUST use the HTTP "POST" method when making access token requests."
     # RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response".
     # A 404 (no GET route at all) processes nothing and owes no Allow.
@@ -494,7 +542,10 @@ def json_body_is_rejected(ctx: Context) -> str | None:
 
 @check("TOKEN-019", level=Level.MUST, spec=["RFC 6749 §4.3.2", "RFC 9110 §15.5"], cost="standard")
 def malformed_forms_get_4xx(ctx: Context) -> str | None:
-    """Malformed forms (bad escapes, non-UTF-8, a wrong charset, a 10 MB body) get 4xx and no token."""
+    """Malformed forms (bad escapes, non-UTF-8, a wrong charset, a 10 MB body) get 4xx and no token.
+
+    Impact: A 5xx or a token on a malformed body is a parser an attacker can crash or confuse.
+    """
     creds = ctx.credentials()
     user = creds.username.encode()
     bodies = [
@@ -533,7 +584,11 @@ def malformed_forms_get_4xx(ctx: Context) -> str | None:
 
 @check("TOKEN-020", level=Level.MUST, spec=["ASVS 6.2.8"])
 def password_is_verified_exactly(ctx: Context) -> str | None:
-    """Near-miss passwords (case changed, last character dropped, junk past 72 bytes) get no token."""
+    """Near-miss passwords (case changed, last character dropped, junk past 72 bytes) get no token.
+
+    Impact: A password verified loosely (case, truncation at 72 bytes) is a password an attacker guesses far
+    faster.
+    """
     password = ctx.credentials().password
     variants = [("the last character dropped", password[:-1])]
     if password.swapcase() != password:

@@ -35,6 +35,7 @@ ALLOWED_ALGS = frozenset(
 KEY_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
 DEFAULT_MAX_LIFETIME_S = 3600
 CLOCK_SKEW_S = 120
+DATE_RESOLUTION_S = 2.0  # seconds of slack when a lifetime is measured from a Date header
 LOCAL_CLOCK_WINDOW_S = 600  # how long before this check the baseline login may have happened
 MILLISECONDS_THRESHOLD = 100_000_000_000  # a NumericDate this large is milliseconds (year 5138+)
 WORDLIST = ("data", "weak-secrets.txt")
@@ -188,7 +189,11 @@ def _claim_key(path: str) -> str:
 
 @check("JWT-FMT-001", level=Level.MUST, spec=["RFC 7515 §2", "RFC 7515 §7.1", "RFC 7519 §7.2"])
 def token_is_a_compact_jws(ctx: Context) -> str | None:
-    """The access token is a compact JWS: three unpadded base64url segments; header and payload are JSON objects."""
+    """The access token is a compact JWS: three unpadded base64url segments; header and payload are JSON objects.
+
+    Impact: A token that is not a compact JWS cannot be verified by standard libraries: resource servers end up
+    parsing it by hand.
+    """
     token = ctx.token()
     segments = token.split(".")
     # RFC 7515 §7.1: BASE64URL(UTF8(JWS Protected Header)) || '.' || BASE64URL(JWS Payload) || '.' ||
@@ -253,7 +258,11 @@ def token_is_a_compact_jws(ctx: Context) -> str | None:
 
 @check("JWT-FMT-002", level=Level.MUST, spec=["RFC 7515 §4.1.1", "RFC 8725 §3.1", "RFC 8725 §3.2"])
 def token_alg_is_a_current_signature_algorithm(ctx: Context) -> str | None:
-    """The token's `alg` is present, not `none`, and one of the allowed signature algorithms."""
+    """The token's `alg` is present, not `none`, and one of the allowed signature algorithms.
+
+    Impact: An unsigned or unexpected-algorithm token invites resource servers to accept unsigned or confused
+    tokens.
+    """
     header = _header(ctx)
     parsed = ctx.parsed
     # RFC 7515 §4.1.1: "This Header Parameter MUST be present and MUST be understood and processed by
@@ -363,7 +372,10 @@ def issued_header_carries_no_key_references(ctx: Context) -> str | None:
 
 @check("JWT-FMT-005", level=Level.MUST, spec=["RFC 7519 §4.1.4", "RFC 7519 §2", "RFC 9068 §2.2"])
 def token_has_an_integer_exp(ctx: Context) -> str | None:
-    """The token carries `exp`, an integer NumericDate."""
+    """The token carries `exp`, an integer NumericDate.
+
+    Impact: A token without an expiry is a credential that never ends: stolen once, usable forever.
+    """
     claims = _claims(ctx)
     if "exp" not in claims:
         raise Failure(
@@ -395,7 +407,10 @@ def token_has_an_integer_exp(ctx: Context) -> str | None:
 
 @check("JWT-FMT-006", level=Level.MUST, spec=["RFC 7519 §4.1.2", "RFC 9068 §2.2", "contract"])
 def token_sub_identifies_the_user(ctx: Context) -> str | None:
-    """The token carries `sub`, a non-empty string that identifies the logged-in user."""
+    """The token carries `sub`, a non-empty string that identifies the logged-in user.
+
+    Impact: Resource servers identify the caller by `sub`; without it they guess from other claims.
+    """
     claims = _claims(ctx)
     if "sub" not in claims:
         raise Failure(
@@ -485,11 +500,14 @@ def token_lifetime_is_short(ctx: Context) -> str | None:
     if not _is_number(exp):
         raise Skip("the token's exp is not a NumericDate, so its lifetime is unknown: fix JWT-FMT-005 first")
     iat = claims.get("iat")
+    slack = 0.0
     if _is_number(iat):
         start, basis = float(iat), "exp - iat"
     else:
         start, _source, server_clock = _issue_time(ctx)
         basis = "exp - the login answer's Date" if server_clock else "exp - the local time, no iat or Date to go by"
+        # A Date header counts whole seconds (truncated), and exp may be computed a moment after it.
+        slack = DATE_RESOLUTION_S
     lifetime = exp - start
     # RFC 6750 §5.3: "Token servers SHOULD issue short-lived (one hour or less) bearer tokens".
     if lifetime <= 0:
@@ -499,7 +517,7 @@ def token_lifetime_is_short(ctx: Context) -> str | None:
             actual=f'"exp": {json.dumps(exp)}',
             hint="Compute exp as now + lifetime, in seconds, from the same clock as iat.",
         )
-    if lifetime > maximum:
+    if lifetime > maximum + slack:
         hint = "Shorten the access-token lifetime (use a refresh token for long sessions)."
         if exp > MILLISECONDS_THRESHOLD:
             hint = "exp looks like milliseconds: NumericDate counts seconds (divide by 1000)."
@@ -514,7 +532,10 @@ def token_lifetime_is_short(ctx: Context) -> str | None:
 
 @check("JWT-FMT-009", level=Level.MUST, spec=["WSTG-SESS-010", "RFC 7519 §12"])
 def token_carries_no_secrets(ctx: Context) -> str | None:
-    """The token's claims carry no password material or other credentials (anyone holding it can read them)."""
+    """The token's claims carry no password material or other credentials (anyone holding it can read them).
+
+    Impact: Anyone who holds a token can read its claims: password material in it is a leak.
+    """
     claims = _claims(ctx)
     password = ctx.credentials().password
     passwords: list[str] = []
@@ -555,7 +576,10 @@ def token_carries_no_secrets(ctx: Context) -> str | None:
 
 @check("JWT-FMT-010", level=Level.MUST, spec=["RFC 7518 §3.2", "RFC 8725 §2.2", "RFC 8725 §3.5", "ASVS 9.1"])
 def token_secret_is_not_a_published_one(ctx: Context) -> str | None:
-    """An HMAC-signed token's key is none of the published, default or guessable keys (offline test)."""
+    """An HMAC-signed token's key is none of the published, default or guessable keys (offline test).
+
+    Impact: A published or guessable HMAC key lets anyone mint tokens for any user.
+    """
     parsed = ctx.parsed
     alg = parsed.alg
     if alg is None or alg.lower() == "none":
@@ -648,8 +672,9 @@ def token_names_issuer_and_audience(ctx: Context) -> str | None:
 
     Declared by the config (``claims.iss``/``claims.aud``), by the target's own contract, or by the
     token's own ``typ: at+jwt`` (RFC 9068 §2.2 makes them REQUIRED of that profile). Undeclared
-    and absent is an observation: nothing lets a client or a resource server expect them. Impact:
-    a token without the audience it was meant for can be replayed at another API that trusts the
+    and absent is an observation: nothing lets a client or a resource server expect them.
+
+    Impact: a token without the audience it was meant for can be replayed at another API that trusts the
     same issuer (RFC 8725 §3.9).
     """
     header, claims = _header(ctx), _claims(ctx)

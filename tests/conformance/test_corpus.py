@@ -8,9 +8,6 @@ FAIL and WARN, and the exit code.
 
 ``EXPECTED`` says, per server, what the suite must report: every entry is a real departure of that
 server, with the rule it breaks; an ID that is absent must pass (or be skipped / informational).
-``TODAY`` lists where the current checks still differ from ``EXPECTED``, each with the rule change
-that removes the difference; the test asserts ``EXPECTED`` overlaid with ``TODAY``, so an entry
-of ``TODAY`` is deleted as soon as its change lands (the test then fails until it is).
 
 ENUM-002 is skipped in every run: it is a timing statistic over about sixty logins, slow and noisy
 on a shared CI core; ENUM-001 still compares the refusals themselves.
@@ -29,7 +26,6 @@ from .corpus.running import Outcome, Paths, Running, Stack, node_missing, run_su
 pytestmark = pytest.mark.e2e
 
 FAIL, WARN = "fail", "warn"
-MAYBE_WARN = "warn?"  # a verdict today's code gives or not from run to run (see its TODAY entry)
 PROFILES = ("rfc", "fastapi")
 
 
@@ -40,18 +36,6 @@ class Defect:
     rfc: str | None
     fastapi: str | None
     why: str  # the server's real defect and the rule it breaks
-
-    def status(self, profile: str) -> str | None:
-        return self.rfc if profile == "rfc" else self.fastapi
-
-
-@dataclass(frozen=True)
-class Today:
-    """Where today's checks differ from ``EXPECTED``: their status per profile, and the change that removes it."""
-
-    rfc: str | None
-    fastapi: str | None
-    change: str
 
     def status(self, profile: str) -> str | None:
         return self.rfc if profile == "rfc" else self.fastapi
@@ -114,7 +98,6 @@ EXPECTED: dict[str, dict[str, Defect]] = {
         "JWT-CLM-005": STRING_EXP,
         "JWT-CLM-012": TYP_IGNORED,
         "BEARER-001": both(FAIL, "missing or bad tokens get 401 {'detail': 'Unauthorized'} with no WWW-Authenticate"),
-        "BEARER-004": NO_INVALID_TOKEN,
         "BEARER-011": HEADER_AND_QUERY,
         "BEARER-012": TWO_AUTHORIZATION,
         "PROT-002": NOT_PRIVATE,
@@ -162,12 +145,8 @@ EXPECTED: dict[str, dict[str, Defect]] = {
         "JWT-CLM-012": TYP_IGNORED,
         "BEARER-001": both(FAIL, "bad tokens get 403 (unknown subjects 404) with no WWW-Authenticate (RFC 6750 §3)"),
         "BEARER-003": BARE_BEARER,
-        "BEARER-004": both(WARN, 'a forged token gets 403 with no error="invalid_token" (RFC 6750 §3.1 SHOULD)'),
-        "BEARER-008": both(WARN, "a malformed credential (a quoted token) gets 403, not 400 or 401"),
-        "BEARER-009": both(WARN, "'Bearer' with no token gets 403, not 401 or 400"),
         "BEARER-011": HEADER_AND_QUERY,
         "BEARER-012": TWO_AUTHORIZATION,
-        "BEARER-014": both(WARN, "a 16 KB Authorization header gets 403, not 400/401/431"),
         "PROT-002": NOT_PRIVATE,
         "ENUM-001": both(WARN, "a disabled user's right password gets 'Inactive user', telling the account apart"),
     },
@@ -186,78 +165,11 @@ EXPECTED: dict[str, dict[str, Defect]] = {
         "JWT-CLM-004": NO_EXP_ACCEPTED,
         "JWT-CLM-012": TYP_IGNORED,
         "BEARER-001": both(FAIL, "passport-jwt refuses with a bare 401 'Unauthorized' and no WWW-Authenticate"),
-        "BEARER-004": NO_INVALID_TOKEN,
         "BEARER-008": both(WARN, "'Bearer<TAB><token>' is accepted: passport-jwt splits on any whitespace"),
         "BEARER-011": HEADER_AND_QUERY,
         "BEARER-012": TWO_AUTHORIZATION,
         "PROT-002": NOT_PRIVATE,
         "PROT-006": both(WARN, "PUT and PATCH on /users/me get express's 404, not 405 with Allow (RFC 9110 §15.5.6)"),
-    },
-}
-
-# --- where today's checks still differ, and the change that removes each difference ---------------------------
-
-PER_ANSWER = "dialects judged per answer: TOKEN-006/007 own status and code, TOKEN-008 alone the body"
-STRING_EXP_WARN = "JWT-CLM-005: a numeric-string exp in the future that is accepted is a warning"
-FORGED = "forged-token checks judge accepted vs refused; the status of a refusal is the BEARER checks'"
-CHALLENGE = "BEARER-001 fails any 4xx refusal without a WWW-Authenticate challenge"
-TOKEN_024 = "TOKEN-024 (scope escalation) is new"
-SCOPED_LOGIN = "not among the pending changes: the baseline login must ask for the scopes the me operation declares"
-OWN_METHODS = "not among the pending changes: PROT-006 must take the methods the target's OpenAPI declares"
-DATE_SLACK = "not among the pending changes: JWT-FMT-008 without iat measures exp - Date, and needs a second of slack"
-
-FORGED_403 = Today(WARN, WARN, FORGED)
-TODAY: dict[str, dict[str, Today]] = {
-    "fastapi_users": {
-        "TOKEN-006": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-007": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-008": Today(FAIL, FAIL, PER_ANSWER),
-        "JWT-FMT-008": Today(MAYBE_WARN, MAYBE_WARN, DATE_SLACK),
-        "JWT-CLM-005": Today(FAIL, FAIL, STRING_EXP_WARN),
-        "PROT-006": Today(WARN, WARN, OWN_METHODS),
-    },
-    "tutorial004": {
-        "JWT-CLM-005": Today(FAIL, FAIL, STRING_EXP_WARN),
-    },
-    "tutorial005": {
-        # The baseline login asks for no scope, so its token cannot reach /users/me/ (scope "me"), and the checks
-        # that need a working token are skipped or misread; every entry below follows from that one cause.
-        "BASE-001": Today(FAIL, FAIL, SCOPED_LOGIN),
-        "PROT-002": Today(FAIL, FAIL, SCOPED_LOGIN),
-        "BEARER-006": Today(FAIL, FAIL, SCOPED_LOGIN),
-        "BEARER-007": Today(FAIL, WARN, SCOPED_LOGIN),
-        "BEARER-012": Today(None, None, SCOPED_LOGIN),
-        "PROT-003": Today(None, None, SCOPED_LOGIN),
-        "JWT-ALG-008": Today(None, None, SCOPED_LOGIN),
-        "JWT-CLM-004": Today(None, None, SCOPED_LOGIN),
-        "JWT-CLM-005": Today(None, None, SCOPED_LOGIN),
-        "JWT-CLM-012": Today(None, None, SCOPED_LOGIN),
-        "TOKEN-006": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-007": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-008": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-024": Today(None, None, TOKEN_024),
-    },
-    "fullstack": {
-        "TOKEN-006": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-007": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-008": Today(FAIL, FAIL, PER_ANSWER),
-        "BEARER-001": Today(None, None, CHALLENGE),
-        **{
-            check: FORGED_403
-            for check in (
-                *(f"JWT-SIG-00{n}" for n in (1, 2, 3, 4, 5, 6, 8)),
-                *(f"JWT-ALG-{n:03}" for n in (1, 2, 3, 4, 5, 6, 8, 9, 10)),
-                *(f"JWT-HDR-00{n}" for n in range(1, 8)),
-                *(f"JWT-CLM-00{n}" for n in (1, 2, 3, 6, 7, 8)),
-            )
-        },
-    },
-    "strict_rfc": {},
-    "express": {
-        "TOKEN-009": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-010": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-013": Today(FAIL, FAIL, PER_ANSWER),
-        "TOKEN-016": Today(FAIL, FAIL, "TOKEN-016: a 404 that issues no token is fine"),
     },
 }
 
@@ -292,22 +204,13 @@ STACKS = {
 }
 
 
-def expected_today(server: str, profile: str) -> dict[str, str]:
-    """``EXPECTED`` for one run, overlaid with today's known differences."""
-    verdicts = {check: status for check, d in EXPECTED[server].items() if (status := d.status(profile))}
-    for check, today in TODAY[server].items():
-        status = today.status(profile)
-        if status is None:
-            verdicts.pop(check, None)
-        else:
-            verdicts[check] = status
-    return verdicts
+def expected(server: str, profile: str) -> dict[str, str]:
+    """The FAIL and WARN verdicts ``EXPECTED`` gives ``server`` under ``profile``."""
+    return {check: status for check, d in EXPECTED[server].items() if (status := d.status(profile))}
 
 
-def assert_verdicts(outcome: Outcome, expected: dict[str, str]) -> None:
-    maybe = {check for check, status in expected.items() if status == MAYBE_WARN}
-    got = {check: status for check, status in outcome.verdicts.items() if not (check in maybe and status == WARN)}
-    wanted = {check: status for check, status in expected.items() if check not in maybe}
+def assert_verdicts(outcome: Outcome, wanted: dict[str, str]) -> None:
+    got = outcome.verdicts
     assert got == wanted, (
         f"unexpected: {sorted(set(got.items()) - set(wanted.items()))}; "
         f"missing: {sorted(set(wanted.items()) - set(got.items()))}\n{outcome.output}"
@@ -335,14 +238,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runn
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("server", [name for name in STACKS if name != "express"])
 def test_python_stack(server: str, profile: str, servers: dict[str, Running], tmp_path: Path) -> None:
-    assert_verdicts(run_suite(servers[server], profile, tmp_path), expected_today(server, profile))
+    assert_verdicts(run_suite(servers[server], profile, tmp_path), expected(server, profile))
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_express_passport_jwt(profile: str, servers: dict[str, Running], tmp_path: Path) -> None:
     if reason := node_missing():
         pytest.skip(reason)
-    assert_verdicts(run_suite(servers["express"], profile, tmp_path), expected_today("express", profile))
+    assert_verdicts(run_suite(servers["express"], profile, tmp_path), expected("express", profile))
 
 
 def test_every_expected_failure_names_its_defect() -> None:
@@ -351,5 +254,3 @@ def test_every_expected_failure_names_its_defect() -> None:
             assert defect.why.strip(), (server, check)
             assert {defect.rfc, defect.fastapi} <= {FAIL, WARN, None}, (server, check)
             assert not (defect.rfc == WARN and defect.fastapi == FAIL), (server, check)  # profiles only relax
-    for server, differences in TODAY.items():
-        assert server in EXPECTED and all(today.change for today in differences.values()), server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pkgutil
 import re
 from collections.abc import Iterable
@@ -31,6 +32,15 @@ def test_every_check_has_a_requirement_a_spec_and_a_rule_name() -> None:
         assert item.spec and all(item.spec), f"{item.id} has no spec reference"
         assert re.fullmatch(r"[a-z][a-z0-9_]+", item.name), item.name
         assert isinstance(item.level, Level)
+
+
+def test_every_must_check_says_why_a_break_matters() -> None:
+    # Severity by impact: a MUST fails only where an attacker or a client can feel the break, and the
+    # check's docstring says how (an "Impact:" paragraph after the requirement line).
+    def says_why(doc: str | None) -> bool:
+        return any(line.startswith("Impact: ") for line in inspect.cleandoc(doc or "").splitlines()[2:])
+
+    assert [c.id for c in ALL if c.level is Level.MUST and not says_why(c.func.__doc__)] == []
 
 
 def test_every_area_module_is_imported_and_ordered() -> None:

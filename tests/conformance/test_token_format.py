@@ -315,6 +315,26 @@ def test_fmt_008_warns_on_a_two_day_lifetime_and_fails_when_strict() -> None:
     assert run_twin(issue, ["JWT-FMT-008"], strict=True)["JWT-FMT-008"].status is Status.FAIL
 
 
+@pytest.mark.parametrize(("over_s", "status"), [(1, Status.PASS), (30, Status.WARN)])
+def test_fmt_008_without_iat_allows_the_whole_seconds_of_the_date_header(over_s: int, status: Status) -> None:
+    # No iat: the lifetime is exp minus the login answer's Date, which counts whole seconds (truncated).
+    # A one-hour token read from a Date one second early is one hour; thirty seconds over is not.
+    def one_hour_from_a_truncated_date(claims: dict[str, Any]) -> None:
+        claims.pop("iat")
+        claims["exp"] = int(time.time()) + 3600 + over_s
+
+    app = token_server(signed(change=one_hour_from_a_truncated_date))
+
+    @app.middleware("http")
+    async def date_header(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(int(time.time()) - 1))
+        return response
+
+    results = run_checks(app, ["JWT-FMT-008"])
+    assert results["JWT-FMT-008"].status is status, explain(results)
+
+
 def test_fmt_008_names_milliseconds_in_exp() -> None:
     results = run_twin(signed(change=lambda claims: claims.update(exp=claims["exp"] * 1000)), ["JWT-FMT-008"])
     assert results["JWT-FMT-008"].status is Status.WARN, explain(results)
