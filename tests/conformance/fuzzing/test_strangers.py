@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from conformance.cli import cli
-from conformance.config import PASSWORD_ENV, RunConfig
+from conformance.config import PASSWORD_ENV, Credentials, RunConfig
 from conformance.fuzzing import FuzzConfig, FuzzFinished, FuzzStarted, FuzzSummary, run_fuzz
 
+from ..corpus.running import Stack, node_missing, start
+from ..corpus.users import PRIMARY as CORPUS_USER
 from ..harness import PRIMARY
 from . import strangers
 from .live import serving
@@ -80,3 +83,32 @@ def test_a_server_that_serves_its_openapi_is_fuzzed_against_it() -> None:
     assert started.operations == ("POST /token", "GET /users/me", "GET /items") and started.rules is None
     assert not summary.findings and not summary.errors and not summary.absent, explain(summary)
     assert summary.cases > 50
+
+
+# What the express + passport-jwt server of the corpus really does wrong, each once per operation.
+EXPRESS_DEFECTS = {
+    ("POST /token", "response_headers_conformance"): "a token without Cache-Control: no-store (RFC 6749 §5.1)",
+    ("POST /token", "status_code_conformance"): "a refused login gets 401 {message}, not 400 (RFC 6749 §5.2)",
+    ("GET /users/me", "content_type_conformance"): "passport's 401 'Unauthorized' has no Content-Type",
+    ("GET /users/me", "response_headers_conformance"): "passport-jwt's 401 has no Bearer challenge (RFC 6750 §3)",
+    ("GET /protected-resource", "content_type_conformance"): "the same 401 without Content-Type",
+    ("GET /protected-resource", "response_headers_conformance"): "the same 401 without a challenge",
+}
+
+
+@pytest.mark.e2e
+def test_the_corpus_express_server_gets_its_real_defects_and_nothing_else(tmp_path: Path) -> None:
+    if reason := node_missing():
+        pytest.skip(reason)
+    server = start(Stack("express", None), tmp_path)
+    try:
+        target = RunConfig(base_url=server.base_url, primary=Credentials(CORPUS_USER.username, CORPUS_USER.password))
+        events = list(run_fuzz(FuzzConfig(target, max_examples=EXAMPLES, seed=SEED)))
+    finally:
+        server.stop()
+    started, finished = events[0], events[-1]
+    assert isinstance(started, FuzzStarted) and isinstance(finished, FuzzFinished)
+    assert started.source == "core" and started.operations == CORE
+    summary = finished.summary
+    assert {(f.operation, f.check) for f in summary.findings} == set(EXPRESS_DEFECTS), explain(summary)
+    assert not summary.errors and not summary.absent, explain(summary)
