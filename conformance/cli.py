@@ -275,10 +275,20 @@ def demo_command(
 @target_options
 @click.option(
     "--contract",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="OpenAPI contract to fuzz against (default: the kit's openapi.yaml).",
+    metavar="PATH|kit:VERSION",
+    help=(
+        "OpenAPI contract to fuzz against, all of it: a file, or kit:VERSION for the kit's contract at that version "
+        "(default: the one the target serves at /openapi.json, else the kit's core operations)."
+    ),
 )
 @click.option("--token-path", help="Token endpoint path (default /token).")
+@click.option("--me-path", help="Current-user endpoint path, fuzzed without --contract (default /users/me).")
+@click.option(
+    "--protected-path",
+    "protected_paths",
+    multiple=True,
+    help="Another protected path, fuzzed without --contract (repeatable; default /protected-resource).",
+)
 @click.option(
     "--exclude-path",
     "exclude_paths",
@@ -300,7 +310,7 @@ def demo_command(
     help="Write fuzz-report.json, fuzz-report.md and fuzz-junit.xml here.",
 )
 def fuzz_command(config_file: Path | None, report_dir: Path | None, **flags: Any) -> None:
-    """Fuzz the target with schemathesis against the contract, with real tokens from the password flow."""
+    """Fuzz the target with schemathesis against its contract, with real tokens from the password flow."""
     from .fuzzing import FuzzFinished, build_fuzz_config, run_fuzz
     from .fuzzing.reporters import ConsoleFuzzReporter, FuzzReporter, ReportDirReporter
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import schemathesis
 from schemathesis.core.failures import Failure
-from schemathesis.openapi.checks import RejectedPositiveData
+from schemathesis.openapi.checks import MissingContentType, RejectedPositiveData, UnsupportedMethodResponse
 
 from .generation import FuzzTarget, bearer_value, declares_security
 
@@ -52,17 +52,33 @@ def unissued_token_rejected(ctx: Any, response: Any, case: Any) -> bool | None:
     )
 
 
-def filter_failure_hook(target: FuzzTarget) -> Callable[[Any, Any, Any, Any], bool]:
-    """The ``filter_failure`` hook for ``target``: a crafted token's refusal is never "valid data rejected".
+# RFC 9110 §9.1: a method the server does not recognise or implement SHOULD get 501, one it does not
+# allow on the resource SHOULD get 405; routers that answer 404 depart from a SHOULD, not a MUST.
+UNDECLARED_METHOD_ANSWERS = frozenset({404, 501})
 
-    The case stays schema-valid when its token is replaced, so schemathesis would count a 400 answer
-    to it as valid data rejected; any 4xx is a right answer to a token the server never issued (and
-    whether that status is documented is still judged by ``status_code_conformance``).
+
+def filter_failure_hook(target: FuzzTarget) -> Callable[[Any, Any, Any, Any], bool]:
+    """The ``filter_failure`` hook for ``target``: what schemathesis would count that the RFCs allow.
+
+    - A crafted token's refusal is never "valid data rejected": the case stays schema-valid when its
+      token is replaced, so schemathesis would count a 400 answer to it as valid data rejected; any
+      4xx is a right answer to a token the server never issued (and whether that status is
+      documented is still judged by ``status_code_conformance``). Nor is the token endpoint's
+      refusal of generated credentials (400 or 401, RFC 6749 §5.2).
+    - An answer without content owes no Content-Type (RFC 9110 §8.3).
+    - An undeclared method answered 404 or 501 is not a failure (a SHOULD, see above); a 405
+      without ``Allow`` still is (RFC 9110 §15.5.6, a MUST).
     """
 
     def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+        if isinstance(failure, MissingContentType):
+            return bool(response.content)
+        if isinstance(failure, UnsupportedMethodResponse):
+            return failure.failure_reason != "wrong_status" or response.status_code not in UNDECLARED_METHOD_ANSWERS
         if not isinstance(failure, RejectedPositiveData) or not 400 <= response.status_code < 500:
             return True
+        if target.is_token_endpoint(case.operation) and response.status_code in (400, 401):
+            return False  # generated credentials are refused (RFC 6749 §5.2), however well formed
         token = bearer_value(response.request.headers)
         return token is None or token not in target.injected
 

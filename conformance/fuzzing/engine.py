@@ -1,9 +1,11 @@
 """``run_fuzz(config)``: schemathesis against the target with every check and real tokens; yields events.
 
-It logs in first (refused credentials or no answer stop the run, as for ``jwt-conformance run``),
-then drives schemathesis's engine: every check, positive and negative data, the ``ignored_auth``
-probes, the kit's own ``unissued_token_rejected`` check, malformed tokens and the real login mixed
-into the generated data (``generation.py``). It never prints: the CLI hands the events to reporters.
+It chooses the contract first (``contracts.py``: ``--contract``, else the target's own
+``/openapi.json``, else the kit's core operations judged by the core rules), logs in (refused
+credentials or no answer stop the run, as for ``jwt-conformance run``), then drives schemathesis's
+engine: every check, positive and negative data, the ``ignored_auth`` probes, the kit's own
+``unissued_token_rejected`` check, malformed tokens and the real login mixed into the generated
+data (``generation.py``). It never prints: the CLI hands the events to reporters.
 
 Nothing is written to the working directory: schemathesis's cache and Hypothesis's example
 database are off (a run is repeated by its seed alone), and Hypothesis's own caches go to a
@@ -13,15 +15,11 @@ temporary directory unless ``HYPOTHESIS_STORAGE_DIRECTORY`` names one.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import schemathesis
@@ -29,23 +27,25 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.engine import Status as EngineStatus, StopReason, events, from_schema
 
 from ..client import Client, Redactor
-from ..contract import default_contract_path, load_contract
 from ..errors import ConfigError, FuzzerError
 from . import checks as _checks  # registers unissued_token_rejected with schemathesis
 from .auth import BearerAuth
+from .collector import Collector, in_contract_order
 from .config import FuzzConfig
+from .contracts import CORE, SERVED, FuzzContract, choose_contract, core_contract
 from .generation import FuzzTarget, flatmap_case_hook, map_case
-from .model import Finding, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested
+from .model import AbsentOperation, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested
 from .tokens import TokenEndpointError, TokenSource
 
-EXCERPT_CHARS = 500
 STATEFUL = "stateful"
-# Any JWT in an answer (the token endpoint issues them to the fuzzer's valid logins) is redacted.
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
-def schemathesis_settings(config: FuzzConfig, seed: int) -> dict[str, Any]:
-    """The schemathesis configuration of a run, as the keys of a ``schemathesis.toml``."""
+def schemathesis_settings(config: FuzzConfig, seed: int, core_rules: bool = False) -> dict[str, Any]:
+    """The schemathesis configuration of a run, as the keys of a ``schemathesis.toml``.
+
+    ``core_rules``: the contract's response schemas are not the target's (``contracts.py``), so
+    ``response_schema_conformance`` is off.
+    """
     settings: dict[str, Any] = {
         "seed": seed,
         "base-url": config.target.base_url,
@@ -53,7 +53,7 @@ def schemathesis_settings(config: FuzzConfig, seed: int) -> dict[str, Any]:
         "request-timeout": config.target.timeout_s,
         "max-redirects": 0,
         "continue-on-failure": True,
-        "checks": {"enabled": True},
+        "checks": {"enabled": True, "response_schema_conformance": {"enabled": not core_rules}},
         "generation": {"mode": "all", "max-examples": config.max_examples, "database": "none"},
         "cache": {"enabled": False},
         # The kit redacts with placeholders that keep the curl reproductions runnable.
@@ -71,97 +71,24 @@ def _provider(tokens: TokenSource) -> type:
     return PasswordFlowAuth
 
 
-class _Collector:
-    """Turns schemathesis's recorded scenarios into distinct, redacted findings."""
-
-    def __init__(self, redact: Redactor) -> None:
-        self.redact = redact
-        self.findings: dict[tuple[str, str, str, str], Finding] = {}
-        self.answers: dict[str, Counter[int]] = {}  # statuses seen, by operation
-
-    def missing_operations(self) -> list[tuple[str, int]]:
-        """Operations that answered 404 to every request: the target may not have them at all."""
-        return [(op, seen[404]) for op, seen in self.answers.items() if seen and seen[404] == seen.total()]
-
-    def scenario(self, phase: str, recorder: Any) -> int:
-        seen = self.answers.setdefault(recorder.label, Counter())
-        for interaction in recorder.interactions.values():
-            if getattr(interaction, "response", None) is not None:
-                seen[int(interaction.response.status_code)] += 1
-        new = 0
-        for case_id, nodes in recorder.checks.items():
-            for node in nodes:
-                info = node.failure_info
-                if info is None:
-                    continue
-                failure = info.failure
-                operation = failure.operation or recorder.label
-                key = (operation, node.name, type(failure).__name__, str(failure._unique_key))
-                known = self.findings.get(key)
-                if known is not None:
-                    self.findings[key] = _counted(known)
-                    continue
-                new += 1
-                self.findings[key] = self._finding(phase, operation, node.name, failure, info, recorder, case_id)
-        return new
-
-    def _finding(
-        self, phase: str, operation: str, check: str, failure: Any, info: Any, recorder: Any, case_id: str
-    ) -> Finding:
-        interaction = recorder.interactions.get(failure.case_id or case_id) or recorder.interactions.get(case_id)
-        response = getattr(interaction, "response", None)
-        excerpt = None
-        if response is not None and response.content:
-            text = response.content[:EXCERPT_CHARS].decode("utf-8", errors="replace")
-            excerpt = self.redact(_JWT.sub("${ISSUED_TOKEN}", text))
-            if len(response.content) > EXCERPT_CHARS:
-                excerpt += f"... [{len(response.content)} bytes]"
-        return Finding(
-            operation=operation,
-            check=check,
-            code=str(getattr(failure, "code", "")),
-            title=failure.title,
-            message=self.redact(failure.message or ""),
-            phase=phase,
-            curl=_runnable(self.redact(info.code_sample)),
-            status=None if response is None else int(response.status_code),
-            response_excerpt=excerpt,
-        )
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _counted(finding: Finding) -> Finding:
-    return replace(finding, occurrences=finding.occurrences + 1)
-
-
-def _runnable(curl: str) -> str:
-    """Single-quoted arguments holding a ``${PLACEHOLDER}`` are re-quoted so that the shell expands it."""
-
-    def requote(match: re.Match[str]) -> str:
-        inner = match.group(1)
-        if "${" not in inner:
-            return match.group(0)
-        return '"' + inner.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`") + '"'
-
-    return re.sub(r"'([^']*)'", requote, curl)
-
-
-def _in_contract_order(findings: Iterable[Finding], operations: Sequence[str]) -> list[Finding]:
-    rank = {operation: index for index, operation in enumerate(operations)}
-    return sorted(findings, key=lambda f: (rank.get(f.operation, len(rank)), f.check))
-
-
-def load_schema(path: Path, settings: dict[str, Any], exclude_paths: Sequence[str] = ()) -> Any:
+def load_schema(contract: FuzzContract, settings: dict[str, Any], exclude_paths: Sequence[str] = ()) -> Any:
     try:
         config = schemathesis.Config.from_dict(settings)
-        schema = schemathesis.openapi.from_path(str(path), config=config)
+        schema = schemathesis.openapi.from_dict(contract.document, config=config)
     except Exception as exc:  # schemathesis's loader errors have no common base worth naming
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FuzzerError(f"schemathesis cannot load the contract {path}: {first}") from None
+        raise FuzzerError(f"schemathesis cannot load the contract {contract.location}: {_first_line(exc)}") from None
+    if contract.path is not None:  # references to other files resolve from the contract's own
+        schema.location = contract.path.absolute().as_uri()
     known = set(schema.raw_schema.get("paths", {}))
     unknown = [p for p in exclude_paths if p not in known]
     if unknown:
         raise ConfigError(
-            f"--exclude-path {unknown[0]}: the contract {path} has no such path; its paths: {', '.join(sorted(known))}"
+            f"--exclude-path {unknown[0]}: the contract fuzzed ({contract.location}) has no such path; "
+            f"its paths: {', '.join(sorted(known))}"
         )
     return schema.exclude(path=list(exclude_paths)) if exclude_paths else schema
 
@@ -189,23 +116,38 @@ def run_fuzz(config: FuzzConfig, *, client: Client | None = None) -> Iterator[Fu
 def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
     started = time.perf_counter()
     target_config = config.target
-    contract_path = target_config.contract or default_contract_path()
-    load_contract(contract_path)  # an unreadable contract gets the kit's one-line error
     seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
-    schema = load_schema(contract_path, schemathesis_settings(config, seed), config.exclude_paths)
     redact = Redactor(target_config.secrets)
     owned = client is None
     client = client or Client(target_config.base_url, timeout_s=target_config.timeout_s, redactor=redact)
-    tokens = TokenSource(
-        client,
-        target_config.primary,
-        target_config.paths.token,
-        on_token=lambda token: redact.add(token, "${ACCESS_TOKEN}"),
-    )
-    summary = FuzzSummary(
-        base_url=target_config.base_url, contract=str(contract_path), seed=seed, max_examples=config.max_examples
-    )
+    schema: Any = None
     try:
+        contract, notes = choose_contract(target_config, client), []
+        try:
+            schema = load_schema(
+                contract, schemathesis_settings(config, seed, contract.core_rules), config.exclude_paths
+            )
+        except FuzzerError as exc:
+            if contract.source != SERVED:
+                raise
+            notes.append(f"{exc}: the core operations are fuzzed instead (pass a corrected copy with --contract)")
+            contract = core_contract(target_config)
+            schema = load_schema(contract, schemathesis_settings(config, seed, core_rules=True), config.exclude_paths)
+        tokens = TokenSource(
+            client,
+            target_config.primary,
+            target_config.paths.token,
+            on_token=lambda token: redact.add(token, "${ACCESS_TOKEN}"),
+        )
+        summary = FuzzSummary(
+            base_url=target_config.base_url,
+            contract=contract.location,
+            seed=seed,
+            max_examples=config.max_examples,
+            source=contract.source,
+            core_rules=contract.core_rules,
+        )
+        summary.notes += [*notes, *contract.left_out]
         try:
             tokens.login()
         except TokenEndpointError as exc:
@@ -219,19 +161,28 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
         operations = tuple(result.ok().label for result in schema.get_all_operations() if result.ok() is not None)
         summary.operations = operations
         yield FuzzStarted(
-            target_config.base_url, str(contract_path), operations, seed, config.max_examples, config.max_time_s
+            target_config.base_url,
+            contract.location,
+            operations,
+            seed,
+            config.max_examples,
+            config.max_time_s,
+            source=contract.source,
+            description=contract.description,
+            rules=contract.rules,
         )
-        collector = _Collector(redact)
+        collector = Collector(redact)
         yield from _drive(schema, collector, summary, redact)
-        summary.findings = _in_contract_order(collector.findings.values(), operations)
-        for operation, count in collector.missing_operations():
-            path = operation.split(" ", 1)[-1]
-            summary.notes.append(
-                f"{operation} answered 404 to all {count} requests: if the target does not implement it, leave it "
-                f"out with --exclude-path {path}, or fuzz against your own contract with --contract"
+        summary.absent = collector.absent_operations(operations)
+        summary.findings = in_contract_order(collector.kept(summary.absent), operations)
+        summary.notes += [_absent_note(absent, contract) for absent in summary.absent]
+        if operations and len(summary.absent) == len(operations):
+            summary.errors.append(
+                FuzzError("the target", f"none of the {len(operations)} operations fuzzed is on {client.base_url}")
             )
     finally:
-        _checks.TARGETS.pop(id(schema), None)
+        if schema is not None:
+            _checks.TARGETS.pop(id(schema), None)
         if owned:
             client.close()
     summary.logins = tokens.logins
@@ -243,7 +194,27 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
     yield FuzzFinished(summary)
 
 
-def _drive(schema: Any, collector: _Collector, summary: FuzzSummary, redact: Redactor) -> Iterator[FuzzEvent]:
+def _absent_note(absent: AbsentOperation, contract: FuzzContract) -> str:
+    path = absent.operation.split(" ", 1)[-1]
+    dropped = ""
+    if absent.left_out:
+        dropped = (
+            "; its finding is left out" if absent.left_out == 1 else f"; its {absent.left_out} findings are left out"
+        )
+    instead = (
+        "name the target's own paths (--token-path, --me-path, --protected-path, or paths and capabilities in "
+        "the config file)"
+        if contract.source == CORE
+        else "fuzz a contract of your own with --contract"
+    )
+    return (
+        f"{absent.operation} is not on the target: it answered 404 or 405 to {absent.not_found} of its "
+        f"{absent.requests} requests and never succeeded{dropped}. Leave it out with --exclude-path {path}, "
+        f"or {instead}"
+    )
+
+
+def _drive(schema: Any, collector: Collector, summary: FuzzSummary, redact: Redactor) -> Iterator[FuzzEvent]:
     rounds: dict[tuple[str, str], int] = {}  # with --max-time the fuzzing phase cycles through the operations
     stateful = [0, 0]  # cases, new failures: the stateful phase's many short scenarios make one line
     for event in from_schema(schema).execute():

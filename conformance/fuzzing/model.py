@@ -44,6 +44,9 @@ class FuzzStarted:
     seed: int
     max_examples: int
     max_time_s: float | None
+    source: str = "contract"  # "contract" (--contract), "served" (the target's /openapi.json), "core" (the kit's)
+    description: str = ""  # where the contract came from, and how much of it is fuzzed
+    rules: str | None = None  # how answers are judged, when not by the contract's own schemas
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,24 @@ class OperationTested:
     failures: int  # distinct failures first seen here
     skipped: str | None = None  # why the phase did not test it
     round: int = 1  # with --max-time the fuzzing phase goes through the operations again until time is up
+
+
+@dataclass(frozen=True)
+class AbsentOperation:
+    """An operation the target does not have: 404 or 405 to every request of its method that reached routing."""
+
+    operation: str
+    requests: int  # requests sent with the operation's method
+    not_found: int  # of which answered 404 or 405
+    left_out: int = 0  # findings on it left out of the report (a 5xx is never left out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "requests": self.requests,
+            "not_found": self.not_found,
+            "findings_left_out": self.left_out,
+        }
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,9 @@ class FuzzSummary:
     notes: list[str] = field(default_factory=list)
     logins: int = 0
     duration_s: float = 0.0
+    source: str = "contract"  # as FuzzStarted.source
+    core_rules: bool = False  # answers judged by the core rules, not by the contract's response schemas
+    absent: list[AbsentOperation] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:

@@ -18,6 +18,11 @@ from .model import Finding, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, Fuz
 
 SCHEMA_VERSION = 1
 REPORT_FILES = {"json": "fuzz-report.json", "markdown": "fuzz-report.md", "junit": "fuzz-junit.xml"}
+SOURCES = {
+    "contract": "given with --contract",
+    "served": "the OpenAPI document the target serves",
+    "core": "the kit's core operations",
+}
 
 
 class FuzzReporter(Protocol):
@@ -30,8 +35,11 @@ def _plural(count: int, word: str) -> str:
 
 def _totals(summary: FuzzSummary) -> str:
     grouped = summary.by_operation()
+    operations = _plural(len(summary.operations), "operation")
+    if summary.absent:
+        operations += f" ({len(summary.absent)} not on the target)"
     parts = [
-        _plural(len(summary.operations), "operation"),
+        operations,
         _plural(summary.cases, "case"),
         f"{_plural(len(summary.findings), 'finding')} on {_plural(len(grouped), 'operation')}",
         _plural(len(summary.errors), "error"),
@@ -64,6 +72,11 @@ class ConsoleFuzzReporter:
                 f"{event.contract} against {event.base_url} (seed {event.seed}, "
                 f"up to {event.max_examples} examples per operation{bound})"
             )
+            if event.description:
+                self._echo(f"  contract:   {event.description}")
+            self._echo(f"  operations: {', '.join(event.operations) or '(none)'}")
+            if event.rules:
+                self._echo(f"  answers:    {event.rules}")
         elif isinstance(event, OperationTested):
             if event.skipped and event.phase == "examples":
                 return  # a contract without examples: nothing to say for each operation
@@ -119,7 +132,12 @@ def report_document(summary: FuzzSummary, tool_version: str) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "jwt-conformance fuzz", "version": tool_version},
-        "target": {"base_url": summary.base_url, "contract": summary.contract},
+        "target": {
+            "base_url": summary.base_url,
+            "contract": summary.contract,
+            "contract_source": summary.source,
+            "response_schemas_judged": not summary.core_rules,
+        },
         "options": {"seed": summary.seed, "max_examples": summary.max_examples},
         "duration_s": round(summary.duration_s, 3),
         "summary": {
@@ -132,20 +150,24 @@ def report_document(summary: FuzzSummary, tool_version: str) -> dict[str, Any]:
         },
         "notes": list(summary.notes),
         "operations": list(summary.operations),
+        "absent_operations": [absent.to_dict() for absent in summary.absent],
         "findings": [finding.to_dict() for finding in summary.findings],
         "errors": [{"operation": e.operation, "message": e.message} for e in summary.errors],
     }
 
 
 def render_markdown(summary: FuzzSummary) -> str:
+    source = SOURCES.get(summary.source, summary.source)
     lines = [
         "# Fuzz report",
         "",
-        f"- Target: `{summary.base_url}`, contract `{summary.contract}`",
+        f"- Target: `{summary.base_url}`, contract `{summary.contract}` ({source})",
         f"- Seed {summary.seed}, up to {summary.max_examples} examples per operation; {summary.duration_s:.1f} s",
         f"- Result: {'**FAILED**' if summary.failed else 'passed'}: {_totals(summary)}",
         "",
     ]
+    if summary.core_rules:
+        lines[-1:-1] = ["- Answers judged by the core rules, not by the kit's response schemas"]
     lines += [f"> {note}" for note in summary.notes]
     for operation, findings in summary.by_operation().items():
         lines += ["", f"## {operation}"]
@@ -178,13 +200,18 @@ def render_junit(summary: FuzzSummary) -> str:
         tests=str(len(summary.operations)),
         failures=str(sum(1 for op in summary.operations if op in grouped)),
         errors=str(len(errors)),
+        skipped=str(sum(1 for a in summary.absent if a.operation not in grouped)),
         time=f"{summary.duration_s:.3f}",
     )
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", name="base_url", value=summary.base_url)
     ET.SubElement(properties, "property", name="seed", value=str(summary.seed))
+    absent = {a.operation: a for a in summary.absent}
     for operation in (*summary.operations, *(op for op in errors if op not in summary.operations)):
         case = ET.SubElement(suite, "testcase", classname="jwt-conformance.fuzz", name=operation)
+        if operation in absent and operation not in grouped:
+            message = f"not on the target: 404 or 405 to {absent[operation].not_found} of its requests"
+            ET.SubElement(case, "skipped", message=message)
         for f in grouped.get(operation, []):
             text = "\n".join(part for part in (f.message.strip(), f"reproduce: {f.curl}") if part)
             ET.SubElement(case, "failure", message=f"{f.check}: {f.title}", type=f.code).text = text

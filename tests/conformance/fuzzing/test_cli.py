@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -18,10 +19,11 @@ from fastapi import FastAPI
 
 from conformance.cli import cli
 from conformance.config import PASSWORD_ENV
+from conformance.contract import default_contract_path
 from conformance.demo import free_port
 
 from ...server_process import Server, server_env
-from ..harness import PRIMARY
+from ..harness import PRIMARY, answer
 from . import twins
 from .live import serving
 
@@ -79,6 +81,44 @@ def test_findings_exit_1_grouped_by_operation_with_a_runnable_curl(reference: Fa
     assert failed == ["GET /users/me"]
 
 
+def without_health(app: FastAPI) -> Any:
+    """``app`` without ``GET /health``: 404, as any router answers a path it does not have."""
+
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/health":
+            await answer(send, 404, {"detail": "Not Found"})
+            return
+        await app(scope, receive, send)
+
+    return wrapper
+
+
+def test_an_operation_the_target_lacks_is_a_note_and_exits_0(reference: FastAPI, tmp_path: Path) -> None:
+    kit = str(default_contract_path())
+    with serving(without_health(reference)) as base_url:
+        result = fuzz(*defect_args(base_url, "--contract", kit, "--report-dir", str(tmp_path / "reports")))
+    assert result.exit_code == 0, result.output
+    assert f"  contract:   {kit} (--contract): all of it" in result.output.splitlines()
+    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1, notes
+    note = re.fullmatch(
+        r"note: GET /health is not on the target: it answered 404 or 405 to (\d+) of its (\d+) requests and never "
+        r"succeeded(; its finding is left out|; its \d+ findings are left out)?\. Leave it out with "
+        r"--exclude-path /health, or fuzz a contract of your own with --contract",
+        notes[0],
+    )
+    assert note is not None and note[1] == note[2], notes[0]
+    document = json.loads((tmp_path / "reports" / "fuzz-report.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(fuzz_report_schema()).validate(document)
+    [absent] = document["absent_operations"]
+    assert absent["operation"] == "GET /health" and absent["requests"] == absent["not_found"] == int(note[1])
+    assert document["findings"] == [] and document["summary"]["passed"] is True
+    assert document["target"]["contract_source"] == "contract" and document["target"]["response_schemas_judged"]
+    junit = ET.parse(tmp_path / "reports" / "fuzz-junit.xml").getroot()
+    skipped = [case.attrib["name"] for case in junit.findall("testcase") if case.find("skipped") is not None]
+    assert skipped == ["GET /health"] and junit.attrib["failures"] == "0"
+
+
 def one_line_error(result: Result) -> str:
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -104,6 +144,11 @@ def test_usage_errors_exit_2_naming_the_fix(tmp_path: Path) -> None:
     broken.write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\n", encoding="utf-8")
     line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--contract", str(broken))))
     assert "is not an OpenAPI document" in line
+    line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--contract", str(tmp_path / "missing.yaml"))))
+    missing = tmp_path / "missing.yaml"
+    assert line == f"error: the contract file {missing} does not exist (or use kit:VERSION for the kit's contract)"
+    line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--contract", "kit:0.9")))
+    assert line.startswith("error: unknown version of the kit's contract kit:0.9: known versions are 1.0.0, ")
     line = one_line_error(fuzz(*target_args("http://127.0.0.1:9", "--exclude-path", "/nowhere")))
     assert "--exclude-path /nowhere: the contract" in line and "/users/me" in line
     result = fuzz(*target_args("http://127.0.0.1:9", "--max-examples", "0"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 
 from conformance.config import Credentials, RunConfig
+from conformance.contract import default_contract_path
 from conformance.errors import BaselineLoginError, TargetUnreachableError
 from conformance.fuzzing import FuzzConfig, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested, run_fuzz
 
@@ -28,11 +30,12 @@ EXAMPLES = 25
 ADMIN = ("/users",)
 
 
-def fuzz(app: Any, credentials: Credentials = PRIMARY, **changes: Any) -> tuple[list[Any], FuzzSummary]:
+def fuzz(
+    app: Any, credentials: Credentials = PRIMARY, contract: Path | None = None, **changes: Any
+) -> tuple[list[Any], FuzzSummary]:
     with serving(app) as base_url:
-        config = FuzzConfig(
-            RunConfig(base_url=base_url, primary=credentials), max_examples=EXAMPLES, seed=SEED, exclude_paths=ADMIN
-        )
+        target = RunConfig(base_url=base_url, primary=credentials, contract=contract)
+        config = FuzzConfig(target, max_examples=EXAMPLES, seed=SEED, exclude_paths=ADMIN)
         for name, value in changes.items():
             object.__setattr__(config, name, value)
         events = list(run_fuzz(config))
@@ -147,14 +150,22 @@ def test_a_token_endpoint_that_fails_a_proper_login_is_reported_and_fuzzing_goes
 
 
 def test_a_tutorial_style_server_fails_against_the_kits_contract(tutorial: FastAPI) -> None:
-    _, summary = fuzz(tutorial)
+    _, summary = fuzz(tutorial, contract=default_contract_path())
     found = problems(summary)
     assert ("POST /token", "status_code_conformance") in found, explain(summary)  # its 401 and 422
     assert ("GET /users/me", "response_headers_conformance") in found, explain(summary)  # a bare challenge
     assert not summary.errors, explain(summary)
-    # It has no /health: the note says how to leave the path out, and leaving it out works.
-    assert any("GET /health answered 404" in note and "--exclude-path /health" in note for note in summary.notes)
-    _, without = fuzz(tutorial_app(), exclude_paths=("/health", "/.well-known/jwks.json", "/users", "/revoke"))
+    # It has no /revoke, JWK Set or /health: notes say how to leave them out, and leaving them out works.
+    absent = [a.operation for a in summary.absent]
+    assert absent == ["POST /revoke", "GET /.well-known/jwks.json", "GET /health"], explain(summary)
+    assert {f.operation for f in summary.findings}.isdisjoint(absent), explain(summary)
+    health = [note for note in summary.notes if note.startswith("GET /health is not on the target")]
+    assert len(health) == 1 and "--exclude-path /health" in health[0], summary.notes
+    _, without = fuzz(
+        tutorial_app(),
+        contract=default_contract_path(),
+        exclude_paths=("/health", "/.well-known/jwks.json", "/users", "/revoke"),
+    )
     assert without.operations == ("POST /token", "GET /users/me", "GET /protected-resource")
     assert {f.operation for f in without.findings} <= set(without.operations) and not without.notes
 
