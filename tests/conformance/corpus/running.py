@@ -16,6 +16,8 @@ from typing import Any
 import httpx2 as httpx
 import yaml
 
+from conformance.config import Paths
+
 from ...server_process import free_port, stop_process
 from .users import DATABASE_ENV, DISABLED, PRIMARY, SECOND, SECRET_ENV, User
 
@@ -24,13 +26,6 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 JWT_CONFORMANCE = Path(sys.executable).parent / "jwt-conformance"
 READY_TIMEOUT = 30.0
 RUN_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class Paths:
-    token: str = "/token"
-    me: str = "/users/me"
-    protected: tuple[str, ...] = ("/protected-resource",)
 
 
 @dataclass(frozen=True)
