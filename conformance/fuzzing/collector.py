@@ -89,6 +89,8 @@ class Collector:
         response = getattr(interaction, "response", None)
         excerpt = None
         if response is not None and response.content:
+            # A token answer's credentials (opaque refresh tokens too) are secrets from here on, in every field.
+            self.redact.learn_answer("", response.content, ())
             text = response.content[:EXCERPT_CHARS].decode("utf-8", errors="replace")
             excerpt = self.redact(_JWT.sub("${ISSUED_TOKEN}", text))
             if len(response.content) > EXCERPT_CHARS:

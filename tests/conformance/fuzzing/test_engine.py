@@ -197,12 +197,17 @@ def test_a_400_to_a_crafted_token_is_not_valid_data_rejected(reference: FastAPI)
 
 
 def test_a_finding_on_a_real_login_shows_the_password_as_a_placeholder(reference: FastAPI) -> None:
+    issued: list[str] = []  # every credential the server handed out, recorded on the server's side
+
     def cacheable(answer: Answer) -> None:
         if answer.status == 200:
             answer.set_header("cache-control", None)  # a defect only a real login can show
+            issued.extend(str(answer.json()[name]) for name in ("access_token", "refresh_token"))
 
     _, summary = fuzz(rewrite(reference, on("POST", "/token", cacheable)))
     finding = next((f for f in summary.findings if f.operation == "POST /token"), None)
     assert finding is not None and finding.check == "response_headers_conformance", explain(summary)
     assert "password=${PASSWORD}" in finding.curl and PRIMARY.password not in repr(summary), finding.curl
+    # The answer excerpt of a token answer shows neither the access token nor the (opaque) refresh token.
+    assert issued and not [token for token in issued if token[-16:] in repr(summary)], finding.response_excerpt
     assert finding.curl.count('"') >= 2  # the argument holding the placeholder is double-quoted: it expands
