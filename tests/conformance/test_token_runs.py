@@ -173,6 +173,19 @@ def test_the_token_comes_from_the_environment_or_the_config_file(tmp_path: Path)
     assert build_config({**base, "token": "flag.wins"}, {TOKEN_ENV: "env.loses", "S": "x"}, path).token == "flag.wins"
 
 
+def test_a_token_run_never_uses_a_password_given_as_well() -> None:
+    flags = {"base_url": "http://127.0.0.1:1", "username": "svc", "token": "a.b.c"}
+    config = build_config(flags, {"JWT_CONFORMANCE_PASSWORD": "pw-in-the-env"})
+    assert (config.primary, config.username, config.login_name) == (None, "svc", "svc")
+    assert "pw-in-the-env" not in config.secrets
+
+
+def test_the_bearer_note_names_the_token_run(reference: FastAPI) -> None:
+    results = token_run(reference, ["BEARER-012"], token=mint(reference))
+    assert results["BEARER-012"].status is Status.PASS, explain(results)
+    assert results["BEARER-012"].message.endswith("two identities not tried: a token run has one identity")
+
+
 def test_fuzzing_ignores_a_token_in_the_environment() -> None:
     flags = {"base_url": "http://127.0.0.1:1", "username": "bob", "password": "pw"}
     config = build_config(flags, {TOKEN_ENV: "a.b.c"}, token_run=False)
