@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .config import PASSWORD_ENV, RunConfig, build_config
+from .config import PASSWORD_ENV, TOKEN_ENV, RunConfig, build_config
 from .errors import ConfigError, ConformanceError, NoChecksSelectedError
 from .model import Result, Status, Summary
 from .registry import Check, all_checks, select
@@ -162,8 +162,21 @@ def cli() -> None:
 )
 @click.option("--select", multiple=True, help="Run only checks whose ID starts with this (repeatable).")
 @click.option("--skip", multiple=True, help="Skip checks whose ID starts with this (repeatable).")
+@click.option(
+    "--token",
+    help=f"Run with this access token instead of logging in (better: the {TOKEN_ENV} environment variable); "
+    "checks that need a password-grant token endpoint are skipped.",
+)
+@click.option(
+    "--token-command",
+    metavar="CMD",
+    help="Run with the access token this command prints on stdout (run without a shell, again once the token "
+    "expires), e.g. a client-credentials request to the identity provider.",
+)
 @click.option("--token-path", help="Token endpoint path (default /token).")
-@click.option("--me-path", help="Current-user endpoint path (default /users/me).")
+@click.option(
+    "--me-path", help="Current-user endpoint path (default /users/me); in a token run, any protected GET operation."
+)
 @click.option(
     "--protected-path",
     "protected_paths",

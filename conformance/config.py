@@ -21,8 +21,13 @@ from .capabilities import DeclaredCapabilities
 from .errors import ConfigError
 from .model import Profile
 from .target_contract import KIT_PREFIX, kit_contract_path
+from .token_source import TokenSourceError, parse_command, usable_token
 
 PASSWORD_ENV = "JWT_CONFORMANCE_PASSWORD"
+TOKEN_ENV = "JWT_CONFORMANCE_TOKEN"
+# A token-command argument this long is redacted in every output (it may be a client secret); shorter ones
+# (flags such as -s) would blank out ordinary words.
+TOKEN_COMMAND_SECRET_MIN = 8
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -49,7 +54,7 @@ class Keys:
 @dataclass(frozen=True)
 class RunConfig:
     base_url: str
-    primary: Credentials
+    primary: Credentials | None  # None in a token run: no password grant is used
     second: Credentials | None = None
     disabled: Credentials | None = None
     throwaway: Credentials | None = None  # an account the RATE checks may lock (with allow_destructive)
@@ -71,11 +76,31 @@ class RunConfig:
     issuer: str | None = None  # the iss its access tokens carry, when declared in the config
     audience: str | None = None  # the aud its access tokens carry, when declared in the config
     capabilities: DeclaredCapabilities = DeclaredCapabilities()  # from the config file; the rest is discovered
+    token: str | None = field(default=None, repr=False)  # a token run: the access token to send (--token)
+    token_command: tuple[str, ...] | None = field(default=None, repr=False)  # a token run: prints the token
+    login_name: str | None = None  # a token run's --username: the name the me answer should carry
+
+    @property
+    def token_run(self) -> bool:
+        """The run sends a given token (or one a command prints) and never logs in."""
+        return self.token is not None or self.token_command is not None
+
+    @property
+    def username(self) -> str | None:
+        """The login name the me answer should name, when one is known."""
+        return self.primary.username if self.primary is not None else self.login_name
 
     @property
     def secrets(self) -> dict[str, str]:
         """Every secret the run knows, mapped to the placeholder that replaces it in reports."""
-        found = {self.primary.password: "${PASSWORD}"}
+        found: dict[str, str] = {}
+        if self.primary:
+            found[self.primary.password] = "${PASSWORD}"
+        if self.token:
+            found[self.token] = "${ACCESS_TOKEN}"
+        for argument in (self.token_command or ())[1:]:
+            if len(argument) >= TOKEN_COMMAND_SECRET_MIN:
+                found.setdefault(argument, "${TOKEN_COMMAND_ARGUMENT}")
         if self.second:
             found[self.second.password] = "${SECOND_PASSWORD}"
         if self.disabled:
@@ -102,7 +127,7 @@ _FILE_KEYS: dict[str, Any] = {
     "claims": {"iss": None, "aud": None},
     "paths": {"token": None, "me": None, "protected": None},
     "users": {
-        "primary": {"username": None, "password": None},
+        "primary": {"username": None, "password": None, "token": None, "token_command": None},
         "second": {"username": None, "password": None},
         "disabled": {"username": None, "password": None},
         "throwaway": {"username": None, "password": None},
@@ -256,6 +281,51 @@ def _claim(value: Any, name: str) -> str | None:
     return value
 
 
+def _primary(username: Any, password: Any) -> Credentials:
+    if not username:
+        raise ConfigError(
+            "no username: pass --username (or users.primary.username in the config file), "
+            "or run with an access token: --token TOKEN or --token-command CMD"
+        )
+    if not password:
+        raise ConfigError(
+            f"no password for {username!r}: set {PASSWORD_ENV}, pass --password, or set users.primary.password "
+            "(or run with an access token: --token TOKEN or --token-command CMD)"
+        )
+    return Credentials(str(username), str(password))
+
+
+def _token_source(
+    flags: Mapping[str, Any], env: Mapping[str, str], primary_file: Mapping[str, Any]
+) -> tuple[str | None, tuple[str, ...] | None]:
+    """(the given token, the token command): flags, then the environment (token only), then the config file."""
+    flag_token, flag_command = flags.get("token"), flags.get("token_command")
+    if flag_token and flag_command:
+        raise ConfigError("--token and --token-command are alternatives: give one")
+    if flag_token or flag_command:
+        token, command = flag_token, flag_command
+    elif env.get(TOKEN_ENV):
+        token, command = env[TOKEN_ENV], None
+    else:
+        token, command = primary_file.get("token"), primary_file.get("token_command")
+        if token and command:
+            raise ConfigError("users.primary.token and users.primary.token_command are alternatives: give one")
+    if token:
+        found = usable_token(str(token))
+        if found is None:
+            raise ConfigError(
+                "the given access token is not a bearer token (one line of base64url, '.', '-', '_', '~', '+', '/'): "
+                "pass the access_token value alone"
+            )
+        return found, None
+    if command:
+        try:
+            return None, parse_command(str(command))
+        except TokenSourceError as exc:
+            raise ConfigError(str(exc)) from None
+    return None, None
+
+
 def validate_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -269,8 +339,13 @@ def build_config(
     flags: Mapping[str, Any],
     env: Mapping[str, str] | None = None,
     config_file: Path | None = None,
+    *,
+    token_run: bool = True,
 ) -> RunConfig:
-    """Merge flags (``None`` = not given), environment and config file into a ``RunConfig``."""
+    """Merge flags (``None`` = not given), environment and config file into a ``RunConfig``.
+
+    ``token_run=False``: the run logs in whatever token the environment or the config file holds (fuzzing).
+    """
     env = os.environ if env is None else env
     file = read_config_file(config_file, env) if config_file else {}
     users = file.get("users", {})
@@ -285,13 +360,10 @@ def build_config(
         raise ConfigError("no target: pass --base-url URL (or base_url in the config file)")
     primary_file = users.get("primary") or {}
     username = pick("username", primary_file.get("username"))
-    password = flags.get("password") or env.get(PASSWORD_ENV) or primary_file.get("password")
-    if not username:
-        raise ConfigError("no username: pass --username (or users.primary.username in the config file)")
-    if not password:
-        raise ConfigError(
-            f"no password for {username!r}: set {PASSWORD_ENV}, pass --password, or set users.primary.password"
-        )
+    token, token_command = _token_source(flags, env, primary_file) if token_run else (None, None)
+    primary: Credentials | None = None
+    if token is None and token_command is None:
+        primary = _primary(username, flags.get("password") or env.get(PASSWORD_ENV) or primary_file.get("password"))
     profile_name = pick("profile", file.get("profile"), Profile.RFC.value)
     try:
         profile = Profile(profile_name)
@@ -313,7 +385,10 @@ def build_config(
     claims = file.get("claims", {})
     return RunConfig(
         base_url=validate_base_url(str(base_url)),
-        primary=Credentials(str(username), str(password)),
+        primary=primary,
+        token=token,
+        token_command=token_command,
+        login_name=str(username) if primary is None and username else None,
         second=_credentials(users.get("second"), "second"),
         disabled=_credentials(users.get("disabled"), "disabled"),
         throwaway=_credentials(users.get("throwaway"), "throwaway"),

@@ -13,11 +13,16 @@ from .forge import ParsedToken, parse
 from .model import Exchange, Skip
 from .redaction import hmac_verifier, register_keys
 from .target_contract import TargetContract
+from .token_source import TokenSource
 
 ROLES = ("primary", "second", "disabled")
 # A cracked key shorter than this (a word such as "secret") is not replaced in text: it would blank out
 # ordinary words. Reports name it by its word-list entry; tokens signed with it are replaced all the same.
 CRACKED_KEY_SHOWN_BELOW = 8
+NO_PASSWORD_GRANT = (
+    "needs a password-grant token endpoint: give --username and a password (--password or "
+    "JWT_CONFORMANCE_PASSWORD) instead of a token, or run the suite against a test deployment that has one"
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,24 @@ class RunState:
         self.capabilities_lock = threading.Lock()  # discovered once per run (see checks/_capabilities.py)
         self.capabilities: Any = None
         register_keys(client.redact, config)
+        self.token_source: TokenSource | None = None
+        if config.token_run:  # tokens given or printed by the command are credentials: never shown
+            self.token_source = TokenSource(
+                token=config.token,
+                command=config.token_command,
+                timeout_s=max(config.timeout_s, 30.0),
+                on_token=self._received,
+            )
+
+    def _received(self, token: str) -> None:
+        """A token from the run's token source: redacted everywhere, and the run's primary token from now on."""
+        self.client.redact.add_token(token, "${ACCESS_TOKEN}")
+        with self._lock:
+            self._tokens["primary"] = token
 
     def credentials(self, role: str) -> Credentials | None:
+        if self.config.token_run:
+            return None  # a token run never logs in, as no user or as another one
         return {
             "primary": self.config.primary,
             "second": self.config.second,
@@ -91,6 +112,8 @@ class RunState:
                 self.client.redact.add(key.decode("utf-8", errors="replace"), "${CRACKED_KEY}")
 
     def token(self, role: str) -> str | None:
+        if role == "primary" and self.token_source is not None:
+            return self.token_source.current()  # the command runs again once its token has expired
         with self._lock:
             return self._tokens.get(role)
 
@@ -149,6 +172,11 @@ class Context:
             header_list.append(("Authorization", f"Bearer {token}"))
         return self.request("GET", path, headers=header_list, params=params, retry=retry)
 
+    def require_token_endpoint(self) -> None:
+        """``Skip`` with the way out when the run has no password grant (a token run)."""
+        if self.config.token_run:
+            raise Skip(NO_PASSWORD_GRANT)
+
     def post_token(
         self,
         data: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
@@ -159,12 +187,14 @@ class Context:
         method: str = "POST",
         retry: bool = True,
     ) -> Response:
+        self.require_token_endpoint()
         return self.request(
             method, self.config.paths.token, data=data, content=content, headers=headers, params=params, retry=retry
         )
 
     # -- credentials and tokens -------------------------------------------------------------------
     def credentials(self, role: str = "primary") -> Credentials:
+        self.require_token_endpoint()
         found = self.state.credentials(role)
         if found is None:
             raise Skip(f"needs a {role} user: add users.{role} (username, password) to the config file")
@@ -199,10 +229,21 @@ class Context:
             return cached
         if role == "primary":
             raise Skip("no access token: the baseline login failed (see TOKEN-001)")
+        self.require_token_endpoint()
         login = self.login(role)
         if login.token is None:
             raise Skip(f"the {role} user could not log in (HTTP {login.response.status}): check users.{role}")
         return login.token
+
+    @property
+    def login_name(self) -> str | None:
+        """The name the me answer and the token's ``sub`` may carry: the login name, else a token run's ``sub``."""
+        if self.config.username:
+            return self.config.username
+        if self.config.token_run:
+            sub = (self.parsed.claims or {}).get("sub")
+            return sub if isinstance(sub, str) and sub else None
+        return None
 
     @property
     def parsed(self) -> ParsedToken:

@@ -13,7 +13,7 @@ from typing import Any
 from .client import Client, Redactor, TransportError
 from .config import RunConfig
 from .context import Context, RunState
-from .errors import TargetUnreachableError
+from .errors import BaselineLoginError, TargetUnreachableError
 from .login import rejection_error
 from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status, throttled
 from .registry import GROUP_ORDER, REGISTRY, Check
@@ -105,8 +105,11 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
 
 
 def baseline_login(state: RunState) -> None:
-    """Log in once. Unreachable target or rejected credentials stop the run (exit 2)."""
+    """Log in once (a token run: take the token). Unreachable target or rejected credentials stop the run (exit 2)."""
     ctx = Context(state)
+    if state.token_source is not None:
+        _baseline_token(state, ctx)
+        return
     try:
         login = ctx.login("primary")
     except TransportError as exc:
@@ -118,10 +121,26 @@ def baseline_login(state: RunState) -> None:
     response = login.response
     endpoint = f"{state.config.base_url}{state.config.paths.token}"
     error = rejection_error(
-        endpoint, state.config.primary.username, response.status, login.body, response.header("retry-after")
+        endpoint, state.config.username or "", response.status, login.body, response.header("retry-after")
     )
     if error is not None:
         raise error
+
+
+def _baseline_token(state: RunState, ctx: Context) -> None:
+    """A token run: the token (given, or printed by the command) must reach the me path, else exit 2."""
+    token = state.token("primary")  # a failing, silent or slow token command stops the run here
+    try:
+        response = ctx.get(state.config.paths.me, token=token)
+    except TransportError as exc:
+        raise TargetUnreachableError(f"cannot reach {state.config.base_url}: {exc}") from None
+    if response.status == 401:
+        raise BaselineLoginError("the token was refused (HTTP 401): is it expired, or for another audience?")
+    if response.status == 403:
+        raise BaselineLoginError(
+            f"the token was refused at {state.config.paths.me} (HTTP 403): does it carry the scopes that operation "
+            "needs? (or name another protected GET operation with --me-path)"
+        )
 
 
 def _ask_for_the_me_scopes(state: RunState, ctx: Context, token: str) -> None:
@@ -225,7 +244,12 @@ def _run(config: RunConfig, checks: Sequence[Check], contract: TargetContract, c
     state = RunState(config, client, contract)
     baseline_login(state)
     contract.resolve()  # before any check reads it: a served document is fetched now, once
-    if state.token("primary") is None and LOGIN_CHECK in REGISTRY and all(c.id != LOGIN_CHECK for c in checks):
+    if (
+        not config.token_run
+        and state.token("primary") is None
+        and LOGIN_CHECK in REGISTRY
+        and all(c.id != LOGIN_CHECK for c in checks)
+    ):
         # The login answered, but malformed (422, 5xx, no access_token): that is a TOKEN-001 failure,
         # reported even when TOKEN-001 was not selected, since everything else depends on it.
         checks = [REGISTRY[LOGIN_CHECK], *checks]

@@ -39,9 +39,12 @@ def _identified_by(ctx: Context, response: Response) -> tuple[dict[str, Any], st
             hint="Answer with a public model of the user (FastAPI: response_model=User, without hashed_password).",
             security=True,
         )
-    login = ctx.credentials().username
     identity = ctx.config.identity
-    member = naming_member(body, login, identity)
+    names = _names(ctx)
+    if not names:
+        return body, ""
+    login = names[0]
+    member = next((found for name in names if (found := naming_member(body, name, identity)) is not None), None)
     if member is None:
         raise Failure(
             f"{ctx.me_path} did not answer with the logged-in user",
@@ -51,6 +54,16 @@ def _identified_by(ctx: Context, response: Response) -> tuple[dict[str, Any], st
             "member, say which: identity: MEMBER in the config file (or --identity MEMBER).",
         )
     return body, member
+
+
+def _names(ctx: Context) -> list[str]:
+    """The names the me answer may carry: the login name, and in a token run the token's ``sub``."""
+    names = [ctx.config.username] if ctx.config.username else []
+    if ctx.config.token_run:
+        sub = (ctx.parsed.claims or {}).get("sub")
+        if isinstance(sub, str) and sub and sub not in names:
+            names.append(sub)
+    return names
 
 
 def _schema_departures(ctx: Context, status: int, body: dict[str, Any]) -> str:
@@ -85,6 +98,9 @@ def _schema_departures(ctx: Context, status: int, body: dict[str, Any]) -> str:
 def valid_token_reaches_the_me_endpoint(ctx: Context) -> str | None:
     """A token from a valid login reaches the me endpoint: 2xx, naming the logged-in user, no password material.
 
+    In a token run (``--token``, ``--token-command``) the me answer may name the login name given with
+    ``--username`` or the token's ``sub``; with neither known, the identity is not compared (said in the note).
+
     The core rules hold any server: the body is a JSON object whose ``username``, ``email``,
     ``preferred_username``, ``sub`` or ``login`` (or the configured ``identity``) is the login name,
     with no password, hash, salt or key member at any depth. Its schema is checked only against
@@ -102,7 +118,12 @@ def valid_token_reaches_the_me_endpoint(ctx: Context) -> str | None:
             hint="The token endpoint and the protected endpoints must agree on key, algorithm, issuer and audience.",
         )
     body, member = _identified_by(ctx, response)
-    return f"the user is named by {member}; " + _schema_departures(ctx, response.status, body)
+    named = (
+        f"the user is named by {member}"
+        if member
+        else "identity not compared: the token has no sub and no login name is known (pass --username NAME)"
+    )
+    return f"{named}; " + _schema_departures(ctx, response.status, body)
 
 
 @check("BASE-002", level=Level.MUST, spec=["RFC 6750 §3"])

@@ -477,7 +477,8 @@ def two_authorization_fields_are_not_order_dependent(ctx: Context) -> str | None
         )
     notes = [] if first.status == second.status == 400 else [f"answered {first.status}/{second.status} (400 preferred)"]
     if ctx.state.credentials("second") is None:
-        return "; ".join([*notes, "two identities not tried: configure users.second"])
+        way_out = "a token run has one identity" if ctx.config.token_run else "configure users.second"
+        return "; ".join([*notes, f"two identities not tried: {way_out}"])
     other = ctx.token("second")
     identities = []
     for a, b in ((token, other), (other, token)):

@@ -278,7 +278,7 @@ def malformed_sub_is_rejected(ctx: Context) -> str | None:
     """
     _needs_sub(ctx)
     minter = Minter(ctx)
-    username = ctx.credentials().username
+    username = ctx.login_name or "user"
     for what, value in (("a number", 42), ("an array", [username]), ("null", None), ("10 KB long", "u" * 10_240)):
         minter.refused(f"a token whose sub is {what}", sub=value)
     return None

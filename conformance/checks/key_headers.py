@@ -141,7 +141,7 @@ def _claims(ctx: Context) -> dict[str, Any]:
     if claims is not None:
         return dict(claims)
     now = int(time.time())  # an opaque baseline token: claims a JWT-accepting server would take
-    return {"sub": ctx.credentials().username, "iat": now, "exp": now + 300}
+    return {"sub": ctx.login_name or "user", "iat": now, "exp": now + 300}
 
 
 def _header(ctx: Context, alg: str, members: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ class Probe:
 
 
 def _probe(ctx: Context) -> Probe:
+    ctx.require_token_endpoint()
     if not ctx.config.allow_destructive:
         raise Skip("this check may lock the account it tests: pass --allow-destructive and set users.throwaway")
     creds = ctx.credentials("throwaway")

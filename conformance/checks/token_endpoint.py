@@ -38,6 +38,7 @@ OVERSIZED_BODY_BYTES = 10 * 1024 * 1024
 
 
 def _baseline(ctx: Context) -> Response:
+    ctx.require_token_endpoint()
     if ctx.state.baseline is None:
         raise Skip("the baseline login did not run")
     return ctx.state.baseline.response
@@ -612,6 +613,7 @@ def password_is_verified_exactly(ctx: Context) -> str | None:
 @check("TOKEN-023", level=Level.MAY, spec=["RFC 9700 §2.4"])
 def password_grant_is_deprecated(ctx: Context) -> str | None:
     """The resource owner password grant is in use: RFC 9700 §2.4 says it MUST NOT be (OAuth 2.1 drops it)."""
+    ctx.require_token_endpoint()  # a token run does not know how its tokens were issued
     if ctx.state.token("primary") is None:
         raise Skip("the password grant gave no token (see TOKEN-001)")
     raise Info(

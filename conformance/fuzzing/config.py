@@ -39,7 +39,9 @@ def build_fuzz_config(
     flags: Mapping[str, Any], env: Mapping[str, str] | None = None, config_file: Path | None = None
 ) -> FuzzConfig:
     """Flags (``None`` = not given) and the shared config file into a ``FuzzConfig``."""
-    target = build_config({k: v for k, v in flags.items() if k not in FUZZ_FLAGS}, env=env, config_file=config_file)
+    target = build_config(
+        {k: v for k, v in flags.items() if k not in FUZZ_FLAGS}, env=env, config_file=config_file, token_run=False
+    )
     max_examples = _number(flags.get("max_examples"), "max_examples", 1, 100_000, True)
     return FuzzConfig(
         target=target,

@@ -116,6 +116,9 @@ def run_fuzz(config: FuzzConfig, *, client: Client | None = None) -> Iterator[Fu
 def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
     started = time.perf_counter()
     target_config = config.target
+    primary = target_config.primary
+    if primary is None:  # build_fuzz_config never makes a token run: fuzzing logs in for its tokens
+        raise FuzzerError("fuzzing needs --username and a password: it logs in for its tokens")
     seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
     redact = Redactor(target_config.secrets)
     owned = client is None
@@ -135,7 +138,7 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
             schema = load_schema(contract, schemathesis_settings(config, seed, core_rules=True), config.exclude_paths)
         tokens = TokenSource(
             client,
-            target_config.primary,
+            primary,
             target_config.paths.token,
             on_token=lambda token: redact.add(token, "${ACCESS_TOKEN}"),
         )
@@ -152,7 +155,7 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
             tokens.login()
         except TokenEndpointError as exc:
             summary.notes.append(f"{exc}: secured operations are fuzzed without a token")
-        target = FuzzTarget(target_config.primary, target_config.paths.token)
+        target = FuzzTarget(primary, target_config.paths.token)
         schema.auth(refresh_interval=None)(_provider(tokens))
         schema.hooks.register_hook_with_name(flatmap_case_hook(target), "flatmap_case")
         schema.hooks.register_hook_with_name(map_case, "map_case")
