@@ -348,5 +348,60 @@ def fuzz_command(config_file: Path | None, report_dir: Path | None, **flags: Any
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
+_keys_dir = click.Path(file_okay=True, dir_okay=True, path_type=Path)
+
+
+@cli.group("issuer", invoke_without_command=True)
+@click.option("--keys-dir", type=_keys_dir, help="Where the issuer keeps its keys (created with new keys if empty).")
+@click.option("--port", type=click.IntRange(0, 65535), default=9999, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--issuer", "issuer_url", help="The issuer URL to publish (default http://HOST:PORT).")
+@click.pass_context
+def issuer_command(ctx: click.Context, keys_dir: Path | None, port: int, host: str, issuer_url: str | None) -> None:
+    """Serve a test issuer: OpenID discovery and a JWK Set of keys kept in --keys-dir (RS256, ES256, EdDSA)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .issuer.serve import serve, start
+
+    if keys_dir is None:
+        click.echo("error: --keys-dir is required: the directory where the issuer keeps its keys", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        server = start(keys_dir, host, port, issuer_url)
+    except ConformanceError as exc:
+        _fail_usage(exc)
+        return
+    serve(server)
+
+
+@issuer_command.command("rotate")
+@click.option("--keys-dir", type=_keys_dir, required=True, help="The issuer's keys directory.")
+@click.option(
+    "--alg", type=click.Choice(["RS256", "ES256", "EdDSA"]), help="Algorithm of the new key (default: the signer's)."
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=86_400.0,
+    show_default=True,
+    help="Seconds the replaced key stays in the JWK Set.",
+)
+@click.option(
+    "--retire", is_flag=True, help="Remove the replaced key, and every key rotated out before, from the JWK Set now."
+)
+def issuer_rotate_command(keys_dir: Path, alg: str | None, grace: float, retire: bool) -> None:
+    """Add a key, make it the signer; the key it replaces stays published for --grace seconds or until --retire."""
+    from .issuer import rotate
+
+    try:
+        _state, new, replaced = rotate(keys_dir, alg, grace_s=grace, retire=retire)
+    except ConformanceError as exc:
+        _fail_usage(exc)
+        return
+    click.echo(f"signer: {new.alg} {new.kid}")
+    for key in replaced:
+        click.echo(f"{key.status}: {key.alg} {key.kid}")
+
+
 def main() -> None:
     cli(prog_name="jwt-conformance")
