@@ -250,20 +250,20 @@ def rotate(
     assert signer is not None  # read_state guarantees it
     algorithm = alg or signer.alg
     new = _new_key(keys_dir, algorithm, now)
-    replaced: list[KeyEntry] = []
     keys: list[KeyEntry] = []
+    changed: list[KeyEntry] = []
     for key in state.keys:
+        updated = key
         if key.alg == algorithm and key.status == PUBLISHED:
-            key = replace(key, status=ROTATED_OUT, published_until=now + grace_s)
-            replaced.append(key)
-        if retire and key.status == ROTATED_OUT:
-            key = replace(key, status=RETIRED, published_until=None)
-            if key.kid not in {r.kid for r in replaced}:
-                replaced.append(key)
-        keys.append(key)
+            updated = replace(key, status=ROTATED_OUT, published_until=now + grace_s)
+        if retire and updated.status == ROTATED_OUT:
+            updated = replace(updated, status=RETIRED, published_until=None)
+        keys.append(updated)
+        if updated != key:
+            changed.append(updated)
     new_state = IssuerState(new.kid, (*keys, new))
     write_state(keys_dir, new_state)
-    return new_state, new, tuple(replaced)
+    return new_state, new, tuple(changed)
 
 
 def public_jwks(keys_dir: Path, state: IssuerState, now: float | None = None) -> dict[str, Any]:

@@ -221,7 +221,7 @@ def test_a_running_issuer_publishes_a_rotation_and_retire_removes_the_old_key(
     done = rotate_cli(keys_dir)
     after = read_state(keys_dir)
     assert after.signer not in {entry.kid for entry in before.keys}
-    assert done.stdout.splitlines()[0] == f"signer: RS256 {after.signer}"
+    assert done.stdout.splitlines() == [f"signer: RS256 {after.signer}", f"rotated-out: RS256 {old_signer}"]
     assert issuer.kids() == {entry.kid for entry in before.keys} | {after.signer}
     assert header(mint(keys_dir, claims()))["kid"] == after.signer
     assert verify(mint(keys_dir, claims()), issuer.jwks_uri)["sub"] == "alice"
@@ -230,8 +230,13 @@ def test_a_running_issuer_publishes_a_rotation_and_retire_removes_the_old_key(
 
     es_before = before.active("ES256")
     assert es_before is not None
-    rotate_cli(keys_dir, "--alg", "ES256", "--retire")
+    done = rotate_cli(keys_dir, "--alg", "ES256", "--retire")
     final = read_state(keys_dir)
+    assert done.stdout.splitlines() == [
+        f"signer: ES256 {final.signer}",
+        f"retired: RS256 {old_signer}",
+        f"retired: ES256 {es_before.kid}",
+    ]
     es_now = final.active("ES256")
     assert es_now is not None and final.signer == es_now.kid
     assert final.entry(old_signer).status == "retired"  # type: ignore[union-attr]
