@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -21,7 +23,10 @@ from reference_impl.settings import TrustedIssuer, load_settings, parse_trusted_
 
 from ..conftest import AppFactory, bearer, login
 from ..jwt_craft import sign, unsigned
+from ..server_process import StartServer, server_env, start_server
 from .oidc_issuer import ATTACKER_JWKS_PATH, JWKS_PATH, Issuer, IssuerServer, SigningKey, free_port, new_key
+
+__all__ = ["start_server"]  # the fixture, imported for the tests below
 
 AUDIENCE = "resource-api"
 DISCOVERY = "/.well-known/openid-configuration"
@@ -305,3 +310,21 @@ def test_trusted_issuers_are_read_from_one_json_setting() -> None:
 def test_an_invalid_trusted_issuers_setting_stops_the_start(raw: str) -> None:
     with pytest.raises(SettingsError, match="JWT_REF_TRUSTED_ISSUERS"):
         parse_trusted_issuers(raw, "jwt-reference")
+
+
+def test_a_served_reference_server_trusts_the_issuer_its_environment_names(
+    issuer: Issuer, tmp_path: Path, start_server: StartServer
+) -> None:
+    env = server_env(tmp_path / "users.db", secrets.token_urlsafe(48))
+    env["JWT_REF_TRUSTED_ISSUERS"] = json.dumps([{"issuer": issuer.url, "audience": AUDIENCE}])
+    server = start_server(env, "--demo-users")
+    with server.client() as client:
+        me = client.get("/users/me", headers=bearer(issuer.sign(issuer.keys[1], sub="johndoe")))
+        assert me.status_code == 200 and me.json()["username"] == "johndoe"
+        assert_invalid_token(client.get("/users/me", headers=bearer(issuer.sign(issuer.keys[1], aud="other"))))
+        disabled = issuer.sign(issuer.keys[1], sub="alice")  # a demo user, disabled
+        assert_invalid_token(client.get("/users/me", headers=bearer(disabled)))
+        own = client.post("/token", data={"grant_type": "password", "username": "johndoe", "password": "secret"})
+        assert client.get("/users/me", headers=bearer(own.json()["access_token"])).json()["username"] == "johndoe"
+    assert issuer.fetches == {DISCOVERY: 1, JWKS_PATH: 1}
+    server.stop_gracefully()
