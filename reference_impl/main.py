@@ -10,6 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from .contract import load_contract
+from .external_tokens import ExternalTokens
 from .grants import GrantStore
 from .oauth_errors import BearerError
 from .routers import admin, health, revoke, token, users
@@ -44,6 +45,7 @@ def build_state(settings: Settings) -> AppState:
         ),
         grants=grants,
         key_set=key_set,
+        external=ExternalTokens(settings) if settings.trusted_issuers else None,
     )
 
 

@@ -6,11 +6,14 @@ package reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .errors import SettingsError
 
@@ -19,6 +22,15 @@ PREFIX = "JWT_REF_"
 HashProfile = Literal["default", "fast"]
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 ALGORITHMS = (*HMAC_ALGORITHMS, "RS256", "ES256", "EdDSA")
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """An identity provider whose access tokens this server accepts (as a resource server)."""
+
+    issuer: str  # the exact ``iss`` value; discovery is at ``<issuer>/.well-known/openid-configuration``
+    audience: str  # the ``aud`` value its tokens must carry for this server
+    user_claim: str = "sub"  # the claim whose value is the name of the local user the token acts for
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,10 @@ class Settings:
     login_window: int = 300  # seconds
     private_key_file: Path | None = None  # RS256 / ES256 / EdDSA: the PEM private key that signs
     verify_key_files: tuple[Path, ...] = ()  # earlier keys that still verify (rotation)
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()  # external issuers whose access tokens are accepted
+    jwks_refresh_interval: int = 30  # seconds: at most one key-set fetch per issuer in this interval
+    jwks_max_age: int = 300  # seconds: an older key set is fetched again before it is used
+    issuer_timeout: int = 5  # seconds: the whole of one discovery or key-set request
 
     @property
     def uses_hmac(self) -> bool:
@@ -67,6 +83,55 @@ def _str(env: Mapping[str, str], name: str, default: str) -> str:
     return default if raw is None or raw == "" else raw
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _issuer_url(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise SettingsError(f"{where}: 'issuer' must be a non-empty URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingsError(f"{where}: issuer {value!r} must be an https URL without query or fragment")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise SettingsError(f"{where}: issuer {value!r} must use https (http is allowed on loopback only)")
+    return value
+
+
+def parse_trusted_issuers(raw: str, own_issuer: str) -> tuple[TrustedIssuer, ...]:
+    """``JWT_REF_TRUSTED_ISSUERS``: a JSON array of ``{"issuer", "audience", "user_claim"?}`` objects."""
+    name = PREFIX + "TRUSTED_ISSUERS"
+    if raw.strip() == "":
+        return ()
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f'{name} is not JSON: use [{{"issuer": URL, "audience": AUD}}, ...]') from None
+    if not isinstance(entries, list):
+        raise SettingsError(f"{name} must be a JSON array of objects")
+    issuers: list[TrustedIssuer] = []
+    for index, entry in enumerate(entries):
+        where = f"{name}[{index}]"
+        if not isinstance(entry, dict) or not set(entry) <= {"issuer", "audience", "user_claim"}:
+            raise SettingsError(f"{where} must be an object with 'issuer', 'audience' and optionally 'user_claim'")
+        issuer = _issuer_url(entry.get("issuer"), where)
+        audience = entry.get("audience")
+        user_claim = entry.get("user_claim", "sub")
+        if not isinstance(audience, str) or not audience:
+            raise SettingsError(f"{where}: 'audience' must be a non-empty string")
+        if not isinstance(user_claim, str) or not user_claim:
+            raise SettingsError(f"{where}: 'user_claim' must be a non-empty string")
+        if issuer == own_issuer or any(t.issuer == issuer for t in issuers):
+            raise SettingsError(f"{where}: issuer {issuer!r} is named twice (or is this server's own issuer)")
+        issuers.append(TrustedIssuer(issuer, audience, user_claim))
+    return tuple(issuers)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``env`` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -80,13 +145,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     realm = _str(env, "REALM", defaults.realm)
     if '"' in realm or "\\" in realm or not realm.isprintable():
         raise SettingsError(f"{PREFIX}REALM must be printable and contain no quote or backslash")
+    issuer = _str(env, "ISSUER", defaults.issuer)
     return Settings(
         secret_key=env.get(PREFIX + "SECRET_KEY") or None,
         database=Path(_str(env, "DATABASE", str(defaults.database))),
         algorithm=algorithm,
         access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", defaults.access_token_ttl, 1, 86_400),
         refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", defaults.refresh_token_ttl, 60, 31_536_000),
-        issuer=_str(env, "ISSUER", defaults.issuer),
+        issuer=issuer,
         audience=_str(env, "AUDIENCE", defaults.audience),
         leeway=_int(env, "LEEWAY", defaults.leeway, 0, 300),
         realm=realm,
@@ -100,4 +166,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_window=_int(env, "LOGIN_WINDOW", defaults.login_window, 1, 86_400),
         private_key_file=Path(env[PREFIX + "PRIVATE_KEY_FILE"]) if env.get(PREFIX + "PRIVATE_KEY_FILE") else None,
         verify_key_files=tuple(Path(p.strip()) for p in _str(env, "VERIFY_KEY_FILES", "").split(",") if p.strip()),
+        trusted_issuers=parse_trusted_issuers(_str(env, "TRUSTED_ISSUERS", ""), issuer),
+        jwks_refresh_interval=_int(env, "JWKS_REFRESH_INTERVAL", defaults.jwks_refresh_interval, 1, 86_400),
+        jwks_max_age=_int(env, "JWKS_MAX_AGE", defaults.jwks_max_age, 1, 86_400),
+        issuer_timeout=_int(env, "ISSUER_TIMEOUT", defaults.issuer_timeout, 1, 60),
     )

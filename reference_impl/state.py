@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .external_tokens import ExternalTokens
 from .grants import GrantStore
 from .security import Passwords, Tokens
 from .settings import Settings
@@ -21,9 +22,12 @@ class AppState:
     throttle: LoginThrottle
     grants: GrantStore  # refresh tokens and revocations
     key_set: KeySet | None = None  # the asymmetric keys, published at /.well-known/jwks.json
+    external: ExternalTokens | None = None  # access tokens of trusted issuers (none configured: None)
 
     def close(self) -> None:
         """Release the database connections and the hashing threads (the app's creator calls this)."""
         self.store.close()
         self.grants.close()
         self.passwords.close()
+        if self.external is not None:
+            self.external.close()
