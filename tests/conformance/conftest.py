@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from reference_impl.models import UserInDB
 from reference_impl.security import password_hash_for
 
 from ..conftest import AppFactory
+from ..server_process import Server, server_env
 from .harness import SECOND
 
 
@@ -88,3 +91,13 @@ def raw_server() -> Iterator[Callable[[Handler], str]]:
     stop.set()
     for listener in sockets:
         listener.close()
+
+
+@pytest.fixture
+def reference_server(tmp_path: Path) -> Iterator[Server]:
+    """``jwt-reference serve --demo-users`` as a real process on 127.0.0.1 (stopped by PID)."""
+    server = Server(server_env(tmp_path / "users.db", secrets.token_urlsafe(48)), ("--demo-users",), tmp_path / "log")
+    try:
+        yield server.wait_ready()
+    finally:
+        server.stop()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -17,7 +15,7 @@ from conformance.config import PASSWORD_ENV
 from conformance.contract import load_contract  # noqa: F401 - imported so a broken package fails here first
 
 from ..conftest import PASSWORD
-from ..server_process import Server, free_port, server_env, stop_process
+from ..server_process import Server, free_port, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -30,15 +28,6 @@ def conformance(*args: str, password: str, timeout: float = 240) -> subprocess.C
     return subprocess.run(
         [str(JWT_CONFORMANCE), "run", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-@pytest.fixture
-def reference_server(tmp_path: Path) -> Iterator[Server]:
-    server = Server(server_env(tmp_path / "users.db", secrets.token_urlsafe(48)), ("--demo-users",), tmp_path / "log")
-    try:
-        yield server.wait_ready()
-    finally:
-        server.stop()
 
 
 class UvicornApp:

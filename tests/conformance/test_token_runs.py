@@ -12,7 +12,6 @@ import secrets
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from conformance.model import Status
 from conformance.token_source import TokenSource, TokenSourceError, parse_command
 
 from ..conftest import PASSWORD
-from ..server_process import Server, server_env
+from ..server_process import Server
 from .harness import BASE_URL, PRIMARY, explain, run_checks
 
 JWT_CONFORMANCE = Path(sys.executable).parent / "jwt-conformance"
@@ -286,15 +285,6 @@ def test_a_missing_program_is_named() -> None:
 
 
 # -- the CLI against a real server ------------------------------------------------------------------
-
-
-@pytest.fixture
-def reference_server(tmp_path: Path) -> Iterator[Server]:
-    server = Server(server_env(tmp_path / "users.db", secrets.token_urlsafe(48)), ("--demo-users",), tmp_path / "log")
-    try:
-        yield server.wait_ready()
-    finally:
-        server.stop()
 
 
 def login(base_url: str) -> str:
