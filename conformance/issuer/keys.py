@@ -12,7 +12,6 @@ Every write replaces the state file atomically, so a running issuer sees either 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -23,8 +22,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from reference_impl.signing_keys import public_jwk, thumbprint
+
 from ..errors import ConformanceError
-from ..forge import b64url_encode
 
 STATE_FILE = "issuer-state.json"
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
@@ -167,28 +167,9 @@ def generate_private_key(alg: str) -> PrivateKey:
     raise IssuerError(f"unknown algorithm {alg}: use one of {', '.join(ALGORITHMS)}")
 
 
-def _int_b64(value: int, length: int | None = None) -> str:
-    size = length if length is not None else max(1, (value.bit_length() + 7) // 8)
-    return b64url_encode(value.to_bytes(size, "big"))
-
-
 def public_members(key: PrivateKey) -> dict[str, str]:
     """The public JWK members of ``key`` (RFC 7517/7518/8037), nothing else."""
-    if isinstance(key, rsa.RSAPrivateKey):
-        numbers = key.public_key().public_numbers()
-        return {"kty": "RSA", "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        point = key.public_key().public_numbers()
-        return {"kty": "EC", "crv": "P-256", "x": _int_b64(point.x, 32), "y": _int_b64(point.y, 32)}
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
-
-
-def thumbprint(members: dict[str, str]) -> str:
-    """The RFC 7638 JWK thumbprint (SHA-256, base64url): the kid of every generated key."""
-    required = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
-    canonical = {name: members[name] for name in required[members["kty"]]}
-    return b64url_encode(hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).digest())
+    return public_jwk(key.public_key())
 
 
 def load_private_key(keys_dir: Path, kid: str) -> PrivateKey:
