@@ -43,10 +43,8 @@ class RunState:
     def __init__(self, config: RunConfig, client: Client, contract: TargetContract | Mapping[str, Any]) -> None:
         self.config = config
         self.client = client
-        if not isinstance(contract, TargetContract):  # a document handed over: the target's contract is it
-            contract = TargetContract.given(contract)
-        self.contract = contract  # the target's own contract (empty when unknown: only the core rules apply)
-        contract.attach(client)
+        self.contract = TargetContract.of(contract)  # empty when unknown: only the core rules apply
+        self.contract.attach(client)
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self.baseline: Login | None = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import re
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from .forge import HMAC_DIGESTS
 from .model import Exchange, Result
 
 WINDOW = 16  # the shortest piece of a secret that is never shown
@@ -36,7 +36,8 @@ FORGED = re.compile(r"\$\{[A-Z_]*TOKEN_\d+\}")
 NOTE = "  # "  # starts the comment of a curl line that says how its forged tokens were built
 _PREFIXED = re.compile(r"^\$\{([A-Z]+_)?(PASSWORD|ACCESS_TOKEN|REFRESH_TOKEN)\}$")
 TOKEN_MEMBERS = {"access_token": "ACCESS_TOKEN", "refresh_token": "REFRESH_TOKEN", "id_token": "ID_TOKEN"}
-_DIGESTS = {32: hashlib.sha256, 48: hashlib.sha384, 64: hashlib.sha512}
+# HS256/384/512 told apart by signature length: a forged header may name another alg than was used.
+_DIGESTS = {digest().digest_size: digest for digest in HMAC_DIGESTS.values()}
 
 Verifier = Callable[[bytes, bytes], bool]  # (signing input, signature) -> signed with the key?
 

@@ -160,18 +160,19 @@ def _ask_for_the_me_scopes(state: RunState, ctx: Context, token: str) -> None:
         return
     granted = answered_scope(baseline)
     granted = claimed_scope(token) if granted is None else granted
+    scope = " ".join(needed)
     try:
         if granted is not None and set(needed) <= granted:
             return
         # The grant visibly lacks a needed scope, or nothing says what was granted: then ask the me path.
         if granted is None and 200 <= ctx.get(state.config.paths.me, token=token).status < 300:
             return
-        scoped = ctx.login("primary", scope=" ".join(needed))
+        scoped = ctx.login("primary", scope=scope)
     except TransportError:
         return
     if scoped.token is not None:
         state.replace_token("primary", scoped.token)
-        state.baseline_scope = " ".join(needed)
+        state.baseline_scope = scope
 
 
 def _still_authenticated(state: RunState) -> bool | None:
@@ -204,10 +205,8 @@ def _grouped(checks: Sequence[Check]) -> list[tuple[str, list[Check]]]:
 
 def target_contract(config: RunConfig, contract: TargetContract | Mapping[str, Any] | None) -> TargetContract:
     """The run's contract: as given (a document means "the target's contract is this"), else from the config."""
-    if isinstance(contract, TargetContract):
-        return contract
     if contract is not None:
-        return TargetContract.given(contract)
+        return TargetContract.of(contract)
     return TargetContract.for_config(config.contract, config.contract_kit_version)
 
 

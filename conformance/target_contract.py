@@ -123,6 +123,11 @@ class TargetContract(Mapping[str, Any]):
         return cls(document, "the contract given to the run", describes_target=False)
 
     @classmethod
+    def of(cls, contract: TargetContract | Mapping[str, Any]) -> TargetContract:
+        """``contract`` itself, or a document handed over: then the target's contract is that document."""
+        return contract if isinstance(contract, TargetContract) else cls.given(contract)
+
+    @classmethod
     def served(cls) -> TargetContract:
         """The document the target serves at ``/openapi.json``, else none: only the core rules."""
         return cls(None, f"the target's {SERVED_CONTRACT_PATH}", discover=True)
