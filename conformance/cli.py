@@ -207,8 +207,21 @@ def cli() -> None:
     metavar="MEMBER",
     help="The me answer's member holding the login name (default: username, email, preferred_username, sub, login).",
 )
-@click.option("--issuer", help="The iss its access tokens carry (JWT-FMT-011 then requires it).")
-@click.option("--audience", help="The aud its access tokens carry (JWT-FMT-011 then requires it).")
+@click.option(
+    "--issuer", help="The iss its access tokens carry (JWT-FMT-011 then requires it); in issuer mode, the iss to mint."
+)
+@click.option(
+    "--audience", help="The aud its access tokens carry (JWT-FMT-011 then requires it); in issuer mode, the API's aud."
+)
+@click.option(
+    "--issuer-keys",
+    metavar="DIR",
+    help="Issuer mode: the keys directory of `jwt-conformance issuer`, which the API trusts; the run mints every "
+    "token (no token endpoint, no password).",
+)
+@click.option("--subject", help="Issuer mode: the sub of the user the API knows (default: --username).")
+@click.option("--second-subject", help="Issuer mode: the sub of a second user the API knows (cross-user checks).")
+@click.option("--scope", help="Issuer mode: the scope the minted tokens carry (space-separated).")
 @report_options
 def run_command(
     config_file: Path | None,

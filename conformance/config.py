@@ -52,6 +52,23 @@ class Keys:
 
 
 @dataclass(frozen=True)
+class IssuerMode:
+    """Issuer mode: the run mints every token with the keys of the test issuer the API trusts."""
+
+    keys_dir: Path
+    url: str  # the iss of every token: what the API trusts
+    endpoint: str  # where this run reaches the issuer (discovery, JWK Set, fetch counter)
+    audience: str
+    subject: str  # the sub of the primary user's tokens (a user the API knows)
+    second_subject: str | None = None  # another user the API knows (cross-user checks)
+    scope: str | None = None  # the scope every token carries
+    user_claim: str = "sub"  # the claim the API maps to its user; it carries the subject too
+    claims: Mapping[str, Any] = field(default_factory=dict)  # more claims every token carries
+    lifetime_s: int = 300
+    rotation_wait_s: float = 60.0  # how long the API may take to see a key published or removed
+
+
+@dataclass(frozen=True)
 class RunConfig:
     base_url: str
     primary: Credentials | None  # None in a token run: no password grant is used
@@ -79,11 +96,12 @@ class RunConfig:
     token: str | None = field(default=None, repr=False)  # a token run: the access token to send (--token)
     token_command: tuple[str, ...] | None = field(default=None, repr=False)  # a token run: prints the token
     login_name: str | None = None  # a token run's --username: the name the me answer should carry
+    issuer_mode: IssuerMode | None = None  # the run is the issuer the API trusts: it mints every token
 
     @property
     def token_run(self) -> bool:
-        """The run sends a given token (or one a command prints) and never logs in."""
-        return self.token is not None or self.token_command is not None
+        """The run sends a given, printed or minted token and never logs in."""
+        return self.token is not None or self.token_command is not None or self.issuer_mode is not None
 
     @property
     def username(self) -> str | None:
@@ -133,6 +151,19 @@ _FILE_KEYS: dict[str, Any] = {
         "throwaway": {"username": None, "password": None},
     },
     "keys": {"hs_secret": None, "jwks_url": None, "private_key_file": None},
+    "issuer": {
+        "keys_dir": None,
+        "url": None,
+        "endpoint": None,
+        "audience": None,
+        "subject": None,
+        "second_subject": None,
+        "scope": None,
+        "user_claim": None,
+        "claims": None,
+        "lifetime": None,
+        "rotation_wait": None,
+    },
     "capabilities": {"refresh_tokens": None, "revocation": None, "logout": None, "scopes": None},
 }
 
@@ -326,6 +357,80 @@ def _token_source(
     return None, None
 
 
+DEFAULT_SUBJECT = "jwt-conformance-user"
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _seconds(value: Any, name: str, default: float, low: float, high: float) -> float:
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= float(value) <= high:
+        raise ConfigError(f"{name} must be a number of seconds between {low:g} and {high:g}, got {value!r}")
+    return float(value)
+
+
+def _issuer_mode(
+    flags: Mapping[str, Any], file: Mapping[str, Any], claims: Mapping[str, Any], username: Any
+) -> IssuerMode | None:
+    """Issuer mode from ``--issuer-keys`` (or ``issuer.keys_dir``): the issuer's endpoint is read from the directory."""
+    from .issuer.endpoint import read_endpoint
+    from .issuer.keys import IssuerError, read_state
+
+    given = flags.get("issuer_keys") or file.get("keys_dir")
+    if not given:
+        if any(flags.get(name) for name in ("subject", "second_subject", "scope")):
+            raise ConfigError("--subject, --second-subject and --scope belong to issuer mode: add --issuer-keys DIR")
+        return None
+    keys_dir = Path(str(given))
+    try:
+        read_state(keys_dir)
+    except IssuerError as exc:
+        raise ConfigError(
+            f"--issuer-keys {keys_dir}: {exc} (start `jwt-conformance issuer --keys-dir {keys_dir}` first)"
+        ) from None
+    recorded = read_endpoint(keys_dir)
+    url = _text(flags.get("issuer") or file.get("url") or claims.get("iss"), "issuer.url") or (
+        recorded.issuer if recorded else None
+    )
+    endpoint = _text(file.get("endpoint"), "issuer.endpoint") or (recorded.listening if recorded else url)
+    if not url or not endpoint:
+        raise ConfigError(
+            f"the issuer of {keys_dir} has never run: start `jwt-conformance issuer --keys-dir {keys_dir}` "
+            "(or give its URL with --issuer)"
+        )
+    audience = _text(flags.get("audience") or file.get("audience") or claims.get("aud"), "issuer.audience")
+    if not audience:
+        raise ConfigError(
+            "issuer mode needs the audience the API accepts: pass --audience AUD (or issuer.audience); "
+            "RFC 9068 §4 requires the API to check it"
+        )
+    extra = file.get("claims") or {}
+    if not isinstance(extra, Mapping):
+        raise ConfigError("issuer.claims must map claim names to values")
+    lifetime = _seconds(file.get("lifetime"), "issuer.lifetime", 300, 30, 86_400)
+    return IssuerMode(
+        keys_dir=keys_dir,
+        url=validate_base_url(url) if url.startswith("http") else url,
+        endpoint=validate_base_url(endpoint),
+        audience=audience,
+        subject=_text(flags.get("subject") or file.get("subject"), "issuer.subject")
+        or (str(username) if username else DEFAULT_SUBJECT),
+        second_subject=_text(flags.get("second_subject") or file.get("second_subject"), "issuer.second_subject"),
+        scope=_text(flags.get("scope") or file.get("scope"), "issuer.scope"),
+        user_claim=_text(file.get("user_claim"), "issuer.user_claim") or "sub",
+        claims=dict(extra),
+        lifetime_s=int(lifetime),
+        rotation_wait_s=_seconds(file.get("rotation_wait"), "issuer.rotation_wait", 60, 1, 3600),
+    )
+
+
 def validate_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -361,8 +466,12 @@ def build_config(
     primary_file = users.get("primary") or {}
     username = pick("username", primary_file.get("username"))
     token, token_command = _token_source(flags, env, primary_file) if token_run else (None, None)
+    claims = file.get("claims", {})
+    issuer_mode = _issuer_mode(flags, file.get("issuer") or {}, claims, username) if token_run else None
+    if issuer_mode is not None and (token or token_command):
+        raise ConfigError("issuer mode mints its own tokens: drop --token / --token-command or --issuer-keys")
     primary: Credentials | None = None
-    if token is None and token_command is None:
+    if token is None and token_command is None and issuer_mode is None:
         primary = _primary(username, flags.get("password") or env.get(PASSWORD_ENV) or primary_file.get("password"))
     profile_name = pick("profile", file.get("profile"), Profile.RFC.value)
     try:
@@ -382,13 +491,13 @@ def build_config(
     keys = file.get("keys", {})
     hs_secret = flags.get("hs_secret") or keys.get("hs_secret")
     contract, kit_version = _contract(pick("contract", file.get("contract")))
-    claims = file.get("claims", {})
     return RunConfig(
         base_url=validate_base_url(str(base_url)),
         primary=primary,
         token=token,
         token_command=token_command,
         login_name=str(username) if primary is None and username else None,
+        issuer_mode=issuer_mode,
         second=_credentials(users.get("second"), "second"),
         disabled=_credentials(users.get("disabled"), "disabled"),
         throwaway=_credentials(users.get("throwaway"), "throwaway"),
@@ -413,7 +522,7 @@ def build_config(
         contract=contract,
         contract_kit_version=kit_version,
         identity=_identity(pick("identity", file.get("identity"))),
-        issuer=_claim(pick("issuer", claims.get("iss")), "iss"),
-        audience=_claim(pick("audience", claims.get("aud")), "aud"),
+        issuer=issuer_mode.url if issuer_mode else _claim(pick("issuer", claims.get("iss")), "iss"),
+        audience=issuer_mode.audience if issuer_mode else _claim(pick("audience", claims.get("aud")), "aud"),
         capabilities=_capabilities(file.get("capabilities") or {}),
     )

@@ -10,6 +10,7 @@ from typing import Any
 from .client import Client, HeaderList, Response
 from .config import Credentials, RunConfig
 from .forge import ParsedToken, parse
+from .issuer_mode import IssuerSession
 from .model import Exchange, Skip
 from .redaction import hmac_verifier, register_keys
 from .target_contract import TargetContract
@@ -22,6 +23,14 @@ CRACKED_KEY_SHOWN_BELOW = 8
 NO_PASSWORD_GRANT = (
     "needs a password-grant token endpoint: give --username and a password (--password or "
     "JWT_CONFORMANCE_PASSWORD) instead of a token, or run the suite against a test deployment that has one"
+)
+NO_TOKEN_ENDPOINT_IN_ISSUER_MODE = (
+    "needs the API's own password-grant token endpoint: issuer mode checks how the API verifies the issuer's "
+    "tokens; if it also issues tokens, run the suite again with --username and a password"
+)
+NO_ISSUER_MODE = (
+    "needs issuer mode: point the API at `jwt-conformance issuer --keys-dir DIR` (its trusted issuer in "
+    "the test environment) and pass --issuer-keys DIR"
 )
 
 
@@ -59,9 +68,21 @@ class RunState:
         self.brute_force: Any = None
         self.capabilities_lock = threading.Lock()  # discovered once per run (see checks/_capabilities.py)
         self.capabilities: Any = None
+        self.rotation_lock = threading.Lock()  # one probe-key rotation per run (see checks/issuer_keys.py)
+        self.rotation: Any = None
         register_keys(client.redact, config)
         self.token_source: TokenSource | None = None
-        if config.token_run:  # tokens given or printed by the command are credentials: never shown
+        self.issuer: IssuerSession | None = None
+        self._minted: dict[str, TokenSource] = {}
+        if config.issuer_mode is not None:  # every token is minted; tokens the issuer's keys sign are credentials
+            issuer = self.issuer = IssuerSession(config.issuer_mode)
+            self.token_source = TokenSource(mint=lambda: issuer.token("primary"), on_token=self._received)
+            if config.issuer_mode.second_subject:
+                self._minted["second"] = TokenSource(
+                    mint=lambda: issuer.token("second"),
+                    on_token=lambda token: client.redact.add_token(token, "${SECOND_ACCESS_TOKEN}"),
+                )
+        elif config.token_run:  # tokens given or printed by the command are credentials: never shown
             self.token_source = TokenSource(
                 token=config.token,
                 command=config.token_command,
@@ -111,7 +132,9 @@ class RunState:
 
     def token(self, role: str) -> str | None:
         if role == "primary" and self.token_source is not None:
-            return self.token_source.current()  # the command runs again once its token has expired
+            return self.token_source.current()  # the command runs again (or one is minted) once it has expired
+        if role in self._minted:
+            return self._minted[role].current()
         with self._lock:
             return self._tokens.get(role)
 
@@ -170,8 +193,16 @@ class Context:
             header_list.append(("Authorization", f"Bearer {token}"))
         return self.request("GET", path, headers=header_list, params=params, retry=retry)
 
+    def require_issuer(self) -> IssuerSession:
+        """The run's test issuer; ``Skip`` with the way out when the run is not in issuer mode."""
+        if self.state.issuer is None:
+            raise Skip(NO_ISSUER_MODE)
+        return self.state.issuer
+
     def require_token_endpoint(self) -> None:
         """``Skip`` with the way out when the run has no password grant (a token run)."""
+        if self.state.issuer is not None:
+            raise Skip(NO_TOKEN_ENDPOINT_IN_ISSUER_MODE)
         if self.config.token_run:
             raise Skip(NO_PASSWORD_GRANT)
 
@@ -227,6 +258,8 @@ class Context:
             return cached
         if role == "primary":
             raise Skip("no access token: the baseline login failed (see TOKEN-001)")
+        if self.state.issuer is not None:
+            raise Skip(f"needs a {role} user the API knows: give its sub with --{role}-subject (issuer mode)")
         self.require_token_endpoint()
         login = self.login(role)
         if login.token is None:

@@ -42,6 +42,7 @@ class Need(StrEnum):
     CALLBACK = "CB"
     CAPABILITY = "C"
     DESTRUCTIVE = "X"
+    ISSUER = "I"  # issuer mode: the run is the issuer the API trusts (--issuer-keys)
 
 
 class CheckOutcome(Exception):

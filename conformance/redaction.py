@@ -445,12 +445,20 @@ def register_private_key(redactor: Redactor, path: Path, placeholder: str = "${P
         redactor.add_key(verifier, placeholder)
 
 
+def register_issuer_keys(redactor: Redactor, keys_dir: Path) -> None:
+    """Issuer mode: tokens any key of the test issuer signs are usable credentials (controls)."""
+    for path in sorted(keys_dir.glob("*.pem")):
+        register_private_key(redactor, path, "${ISSUER_KEY}")
+
+
 def register_keys(redactor: Redactor, config: Any) -> None:
     """The keys a run was given: their text is secret, and tokens they sign are usable (controls)."""
     if config.keys.hs_secret:
         redactor.add_hmac_key(config.keys.hs_secret.encode(), "${HS_SECRET}")
     if config.keys.private_key_file is not None:
         register_private_key(redactor, config.keys.private_key_file)
+    if getattr(config, "issuer_mode", None) is not None:
+        register_issuer_keys(redactor, config.issuer_mode.keys_dir)
 
 
 def for_config(config: Any) -> Redactor:

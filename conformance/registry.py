@@ -52,6 +52,7 @@ GROUP_ORDER = (
     "algorithms",
     "key_headers",
     "jwks",
+    "issuer_keys",
     "claims",
     "bearer",
     "protected",

@@ -128,14 +128,29 @@ def baseline_login(state: RunState) -> None:
 
 
 def _baseline_token(state: RunState, ctx: Context) -> None:
-    """A token run: the token (given, or printed by the command) must reach the me path, else exit 2."""
+    """A token run: the token (given, printed by the command, or minted) must reach the me path, else exit 2."""
+    if state.issuer is not None:
+        state.issuer.check_running()  # a stopped issuer, or one serving other keys, stops the run here
     token = state.token("primary")  # a failing, silent or slow token command stops the run here
     try:
         response = ctx.get(state.config.paths.me, token=token)
     except TransportError as exc:
         raise TargetUnreachableError(f"cannot reach {state.config.base_url}: {exc}") from None
+    mode = state.config.issuer_mode
+    if response.status == 401 and mode is not None:
+        raise BaselineLoginError(
+            f"the API refused a token of the test issuer (HTTP 401) at {state.config.paths.me}: check that it "
+            f"trusts the issuer {mode.url} (discovery at {mode.endpoint}/.well-known/openid-configuration) with "
+            f"audience {mode.audience!r}, and knows the user {mode.subject!r} (--subject; "
+            f"issuer.user_claim names the claim it reads)"
+        )
     if response.status == 401:
         raise BaselineLoginError("the token was refused (HTTP 401): is it expired, or for another audience?")
+    if response.status == 403 and mode is not None:
+        raise BaselineLoginError(
+            f"the API refused a token of the test issuer at {state.config.paths.me} (HTTP 403): give the scope "
+            "that operation needs with --scope (or name another protected GET operation with --me-path)"
+        )
     if response.status == 403:
         raise BaselineLoginError(
             f"the token was refused at {state.config.paths.me} (HTTP 403): does it carry the scopes that operation "

@@ -71,13 +71,15 @@ class TokenSource:
         *,
         token: str | None = None,
         command: Sequence[str] | None = None,
+        mint: Callable[[], str] | None = None,
         timeout_s: float = COMMAND_TIMEOUT_S,
         on_token: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if (token is None) == (command is None):
-            raise ValueError("a token source needs exactly one of token and command")
+        if sum(given is not None for given in (token, command, mint)) != 1:
+            raise ValueError("a token source needs exactly one of token, command and mint")
         self._command = tuple(command) if command is not None else None
+        self._mint = mint
         self._timeout_s = timeout_s
         self._on_token = on_token
         self._clock = clock
@@ -89,20 +91,27 @@ class TokenSource:
 
     @property
     def program(self) -> str:
-        """The command's program name (its arguments may be secrets), or ``"--token"``."""
+        """The command's program name (its arguments may be secrets), or ``"--token"`` / ``"--issuer-keys"``."""
+        if self._mint is not None:
+            return "--issuer-keys"
         return self._command[0] if self._command else "--token"
+
+    @property
+    def renewable(self) -> bool:
+        """A new token can be had (the command runs again, or one is minted)."""
+        return self._command is not None or self._mint is not None
 
     def current(self) -> str:
         """The token to send now: the command runs when none is held or the held one has expired."""
         with self._lock:
-            if self._token is None or (self._command is not None and self._expired(self._token)):
+            if self._token is None or (self.renewable and self._expired(self._token)):
                 self._token = self._run()
             return self._token
 
     def fresh(self) -> str:
-        """A token printed by a new run of the command (the given token, for ``--token``)."""
+        """A token printed by a new run of the command, or newly minted (the given token, for ``--token``)."""
         with self._lock:
-            if self._command is not None:
+            if self.renewable:
                 self._token = self._run()
             assert self._token is not None
             return self._token
@@ -112,8 +121,13 @@ class TokenSource:
         return exp is not None and exp - EXPIRY_MARGIN_S <= self._clock()
 
     def _run(self) -> str:
-        assert self._command is not None
         self.invocations += 1
+        if self._mint is not None:
+            minted = self._mint()
+            if self._on_token is not None:
+                self._on_token(minted)
+            return minted
+        assert self._command is not None
         name = self.program
         try:
             done = subprocess.run(  # noqa: S603 - the user's own command, without a shell

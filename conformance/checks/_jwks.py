@@ -46,6 +46,14 @@ def _discover(ctx: Context) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def verification_keys(ctx: Context) -> tuple[str, list[dict[str, Any]]]:
+    """(where, keys) the target verifies tokens with: the test issuer's JWK Set in issuer mode, else its own."""
+    issuer = ctx.state.issuer
+    if issuer is not None:
+        return f"the test issuer's JWK Set ({issuer.mode.endpoint})", issuer.public_jwks()["keys"]
+    return published_keys(ctx)
+
+
 def published_keys(ctx: Context) -> tuple[str, list[dict[str, Any]]]:
     """(url, keys) of the target's JWK Set, discovered once per run; ``Skip`` if there is none."""
     state = ctx.state

@@ -2,9 +2,10 @@
 <https://www.rfc-editor.org/rfc/rfc8725#section-3.1>.
 
 Tokens keep the baseline token's claims; only the header (and so the signature's meaning) changes.
-Variants that must carry a VALID signature need the server's HMAC key: from --hs-secret (or
-keys.hs_secret), or cracked offline by JWT-FMT-010. Without it those checks only send what needs
-no key and end in SKIP, never PASS.
+Variants that must carry a VALID signature need the server's key: its HMAC key (--hs-secret,
+keys.hs_secret, or cracked offline by JWT-FMT-010), its private key (--private-key-file), or the
+test issuer's key in issuer mode. Without one those checks only send what needs no key and end in
+SKIP, never PASS.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from ..context import Context
 from ..forge import HMAC_DIGESTS, ParsedToken, b64url_encode, encode_json, hmac_sign, raw_header, unsigned, with_header
 from ..model import Level, Need, Skip
 from ..registry import check
+from ..signing import Sign, signed, signed_raw, signer_for
 from ._expect import expect_refused
 
 HINT = "Pin the accepted algorithm(s) on the server; never take the algorithm from the token header."
 NO_KEY = (
-    "the signed variants need the server's HMAC key: pass --hs-secret (or keys.hs_secret in the config file); "
-    "the unsigned variants were refused"
+    "the signed variants need the server's key: pass --hs-secret or --private-key-file (or keys.* in the config "
+    "file), or run in issuer mode (--issuer-keys DIR); the unsigned variants were refused"
 )
 
 
@@ -36,10 +38,9 @@ def _header(parsed: ParsedToken) -> dict[str, object]:
     return dict(parsed.header or {"typ": "JWT"})
 
 
-def _signing_key(ctx: Context) -> bytes | None:
-    """The server's HMAC key, when known and the server signs with HMAC."""
-    key = ctx.signing_key
-    return key if key is not None and ctx.parsed.alg in HMAC_DIGESTS else None
+def _signer(ctx: Context) -> Sign | None:
+    """A signer with the server's own key and algorithm, when the run holds the key."""
+    return signer_for(ctx, ctx.parsed)
 
 
 def _signed(parsed: ParsedToken, header: dict[str, object], key: bytes, alg: str) -> str:
@@ -142,22 +143,32 @@ def alg_swapped_within_its_family_is_rejected(ctx: Context) -> str | None:
     return None
 
 
+# Algorithms that sign with a key of the same type: a verifier that reads alg from the header accepts them all.
+SAME_KEY = {
+    "HS": ("HS256", "HS384", "HS512"),
+    "RS": ("RS256", "RS384", "RS512", "PS256"),
+    "PS": ("PS256", "PS384", "PS512", "RS256"),
+    "ES": ("ES256", "ES384", "ES512"),
+}
+
+
 @check("JWT-ALG-006", level=Level.SHOULD, spec=["RFC 7519 §7.2", "RFC 8725 §3.1"], needs=[Need.SIGNING_KEY])
 def unlisted_algorithms_are_rejected_even_when_validly_signed(ctx: Context) -> str | None:
-    """A token validly signed with the server's key but another HMAC algorithm (HS512 for HS256) is refused."""
+    """A token validly signed with the server's key but another algorithm of its family (HS512, RS512) is refused."""
     # RFC 8725 §3.1: "libraries MUST enable the caller to specify a supported set of algorithms and
     # MUST NOT use any other algorithms when performing cryptographic operations."
     parsed = ctx.parsed
-    key = _signing_key(ctx)
-    if key is None:
-        raise Skip(NO_KEY.split(";")[0])
-    others = [alg for alg in HMAC_DIGESTS if alg != parsed.alg]
-    for alg in others:
-        token = _signed(parsed, {**_header(parsed), "alg": alg}, key, alg)
-        expect_refused(
-            ctx.accepted(token), what=f"a validly signed {alg} token (the server issues {parsed.alg})", hint=HINT
-        )
-    return None
+    alg = parsed.alg or ""
+    others = [other for other in SAME_KEY.get(alg[:2], ()) if other != alg]
+    if not others:
+        raise Skip(f"the target signs with {alg or 'no algorithm'}: no other algorithm signs with its key")
+    for other in others:
+        sign = signer_for(ctx, parsed, other)
+        if sign is None:
+            raise Skip(NO_KEY.split(";")[0])
+        token = signed({**_header(parsed), "alg": other}, parsed.segments[1], sign)
+        expect_refused(ctx.accepted(token), what=f"a validly signed {other} token (the server issues {alg})", hint=HINT)
+    return f"refused {', '.join(others)}"
 
 
 def _public_key_encodings(jwk: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -186,12 +197,12 @@ def public_key_as_hmac_secret_is_rejected(ctx: Context) -> str | None:
 
     Impact: A public key used as an HMAC secret lets anyone who reads the JWK Set mint tokens.
     """
-    from ._jwks import published_keys
+    from ._jwks import verification_keys
 
     parsed = ctx.parsed
     if parsed.alg in HMAC_DIGESTS or parsed.alg is None:
         raise Skip(f"the target signs with {parsed.alg or 'no algorithm'}: this applies to public-key algorithms")
-    _, keys = published_keys(ctx)
+    _, keys = verification_keys(ctx)
     variants = []
     for jwk in keys:
         try:
@@ -224,12 +235,12 @@ def unknown_critical_headers_are_rejected(ctx: Context) -> str | None:
         ('b64 false with crit ["b64"]', {**base, "b64": False, "crit": ["b64"]}),
         ("crit []", {**base, "crit": []}),
     ]
-    key = _signing_key(ctx)
-    if key is None:
+    sign = _signer(ctx)
+    if sign is None:
         _refused_all(ctx, [(f"{what} (original signature)", with_header(parsed, h)) for what, h in headers])
         raise Skip(NO_KEY)
-    alg = parsed.alg or "HS256"
-    _refused_all(ctx, [(f"a validly signed token with {what}", _signed(parsed, h, key, alg)) for what, h in headers])
+    payload = parsed.segments[1]
+    _refused_all(ctx, [(f"a validly signed token with {what}", signed(h, payload, sign)) for what, h in headers])
     return None
 
 
@@ -247,11 +258,12 @@ def duplicate_header_members_are_rejected(ctx: Context) -> str | None:
     rest = {k: v for k, v in _header(parsed).items() if k != "alg"}
     members = ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in rest.items())
     duplicate = "{" + f'"alg":{json.dumps(alg)}' + (f",{members}" if members else "") + ',"alg":"none"}'
-    key = _signing_key(ctx)
-    if key is None:
+    sign = _signer(ctx)
+    if sign is None:
         _refused_all(ctx, [("duplicate alg members (original signature)", raw_header(duplicate, parsed))])
         raise Skip(NO_KEY)
-    _refused_all(ctx, [("a validly signed header with duplicate alg members", raw_header(duplicate, parsed, key, alg))])
+    validly = signed_raw(duplicate.encode(), parsed.segments[1], sign)
+    _refused_all(ctx, [("a validly signed header with duplicate alg members", validly)])
     return None
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from ..challenges import Challenge, ChallengeSyntaxError, bearer_challenge, parse_challenges
 from ..client import Response, TransportError
 from ..context import Context
-from ..forge import HMAC_DIGESTS, flip_last_bit, make_hs, parse
+from ..forge import encode_json, flip_last_bit, parse
 from ..model import Failure, Info, Level, Skip
 from ..registry import check
+from ..signing import signed, signer_for
 from ._expect import describe, expect_refused, is_success
 
 # RFC 6750 §3: values for "error" and "error_description" "MUST NOT include characters outside the set
@@ -71,16 +72,16 @@ def _forged(ctx: Context) -> str:
 
 
 def _expired(ctx: Context) -> str | None:
-    """The issued token re-signed with ``exp`` an hour ago, when the run knows the HMAC key."""
-    key = ctx.signing_key
+    """The issued token re-signed with ``exp`` an hour ago, when the run holds the server's key."""
     parsed = parse(ctx.token())
-    if key is None or parsed.header is None or parsed.claims is None or parsed.alg not in HMAC_DIGESTS:
+    sign = signer_for(ctx, parsed)
+    if sign is None or parsed.header is None or parsed.claims is None:
         return None
     now = int(time.time())
     claims = {**parsed.claims, "exp": now - 3600, "iat": now - 4500}
     if "nbf" in claims:
         claims["nbf"] = now - 4500
-    return make_hs(parsed.header, claims, key, parsed.alg or "HS256")
+    return signed(parsed.header, encode_json(claims), sign)
 
 
 def _declared_cookies(contract: Mapping[str, Any]) -> list[str]:

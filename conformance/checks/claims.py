@@ -1,8 +1,9 @@
 """JWT-CLM-*: claim validation. RFC 7519 §4.1 <https://www.rfc-editor.org/rfc/rfc7519#section-4.1>,
 RFC 8725 §3.8-3.9, RFC 9068 §4.
 
-The tokens are minted with the server's own HMAC key (--hs-secret, keys.hs_secret, or a key cracked
-by JWT-FMT-010) from the baseline token's header and claims, with one claim changed. A control token,
+The tokens are minted with the server's own key (--hs-secret, keys.hs_secret, a key cracked by
+JWT-FMT-010, --private-key-file, or the test issuer's key in issuer mode) from the baseline token's
+header and claims, with one claim changed. A control token,
 re-signed unchanged, must be accepted first: otherwise the key is wrong and nothing is concluded.
 Without a key these checks SKIP and say how to enable them (JWT-CLM-001 can also wait out a short
 token's real expiry).
@@ -12,62 +13,41 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..client import Response
 from ..context import Context
-from ..forge import HMAC_DIGESTS, b64url_decode, b64url_encode, encode_json, hmac_sign
+from ..forge import HMAC_DIGESTS, b64url_encode, encode_json
 from ..model import Failure, Info, Level, Need, Skip
 from ..registry import check
+from ..signing import can_sign, signer_for
 from ._expect import describe, expect_refused, is_success
 
 NO_KEY = (
     "needs the server's signing key to mint tokens with chosen claims: pass --hs-secret for an HMAC server "
-    "or --private-key-file for an RS256/ES256/EdDSA one (or keys.* in the config file)"
+    "or --private-key-file for an RS256/ES256/EdDSA one (or keys.* in the config file); for an API that "
+    "trusts an identity provider, run in issuer mode (--issuer-keys DIR)"
 )
 HINT = "Validate every registered claim the contract relies on (PyJWT: options={'require': [...]}, issuer=, audience=)."
 EXPIRY_MARGIN_S = 60
 REMOVE = object()
 
 
-def _private_key_signer(path: Path, alg: str) -> Callable[[bytes], bytes]:
-    """A JWS signer (RFC 7518 §3.3-3.4, RFC 8037) for the PEM private key at ``path``."""
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if alg == "RS256" and isinstance(key, rsa.RSAPrivateKey):
-        return lambda data: key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    if alg == "ES256" and isinstance(key, ec.EllipticCurvePrivateKey):
-
-        def es256(data: bytes) -> bytes:
-            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-        return es256
-    if alg == "EdDSA" and isinstance(key, ed25519.Ed25519PrivateKey):
-        return key.sign
-    raise Skip(f"the private key in {path} cannot sign {alg} tokens")
-
-
 class Minter:
-    """Signs variants of the baseline token with the server's own key (HMAC secret or private key)."""
+    """Signs variants of the baseline token with the server's own key (HMAC secret, private key, test issuer)."""
 
     def __init__(self, ctx: Context) -> None:
         parsed = ctx.parsed
         if parsed.header is None or parsed.claims is None or not parsed.alg:
             raise Skip("the issued token is not a signed JWS with a JSON payload (see JWT-FMT-001)")
         self.ctx, self.alg = ctx, parsed.alg
-        if parsed.alg in HMAC_DIGESTS and ctx.signing_key is not None:
-            secret, alg = ctx.signing_key, parsed.alg
-            self.sign: Callable[[bytes], bytes] = lambda data: b64url_decode(hmac_sign(data, secret, alg))
-        elif parsed.alg not in HMAC_DIGESTS and ctx.config.keys.private_key_file is not None:
-            self.sign = _private_key_signer(ctx.config.keys.private_key_file, parsed.alg)
-        else:
+        sign = signer_for(ctx, parsed)
+        key_file = ctx.config.keys.private_key_file
+        if sign is None and key_file is not None and parsed.alg not in HMAC_DIGESTS and ctx.state.issuer is None:
+            raise Skip(f"the private key in {key_file} cannot sign {parsed.alg} tokens")
+        if sign is None:
             raise Skip(NO_KEY)
+        self.sign = sign
         self.header, self.claims = parsed.header, parsed.claims
         control = ctx.accepted(self.mint())
         if not is_success(control):
@@ -101,7 +81,7 @@ def expired_token_is_rejected(ctx: Context) -> str | None:
     Impact: An expired token still accepted makes a stolen token usable after its lifetime.
     """
     # RFC 7519 §4.1.4: exp is the time "on or after which the JWT MUST NOT be accepted for processing".
-    if ctx.signing_key is not None or ctx.config.keys.private_key_file is not None:
+    if can_sign(ctx):
         Minter(ctx).refused("a token that expired 2 minutes ago", exp=_now() - 120)
         return None
     exp = (ctx.parsed.claims or {}).get("exp")

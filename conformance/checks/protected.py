@@ -109,14 +109,25 @@ def secured_operations_refuse_no_token(ctx: Context) -> str | None:
 # -- PROT-002 ------------------------------------------------------------------------------------
 
 
+def _user_names(ctx: Context) -> tuple[str, str]:
+    """The names of the primary and the second user: login names, or in issuer mode the subjects minted for."""
+    issuer = ctx.state.issuer
+    if issuer is not None:
+        second = issuer.subject("second")
+        if second is None:
+            raise Skip("needs a second user the API knows: give its sub with --second-subject (issuer mode)")
+        return issuer.mode.subject, second
+    return ctx.credentials("primary").username, ctx.credentials("second").username
+
+
 @check("PROT-002", level=Level.MUST, spec=["contract: GET /users/me", "RFC 9111 §5.2.2.7"], needs=[Need.SECOND_USER])
 def me_endpoint_answers_for_the_token_holder(ctx: Context) -> str | None:
     """The me path answers each user with their own record, marked private to that user.
 
     Impact: One user served another's record, or a shared cache holding it, is a data leak across accounts.
     """
-    first, second = ctx.credentials("primary"), ctx.credentials("second")
-    if first.username == second.username:
+    first, second = _user_names(ctx)
+    if first == second:
         raise Skip("users.second names the primary user: give users.second another account in the config file")
     # The primary user first: a cache keyed on the URL alone would then replay this answer to user 2.
     own = ctx.accepted(ctx.token())
@@ -130,13 +141,13 @@ def me_endpoint_answers_for_the_token_holder(ctx: Context) -> str | None:
         )
     body = other.json()
     identity = ctx.config.identity
-    if naming_member(body, second.username, identity) is None:
-        crossed = naming_member(body, first.username, identity) is not None or (
+    if naming_member(body, second, identity) is None:
+        crossed = naming_member(body, first, identity) is not None or (
             is_success(own) and other.content == own.content
         )
         raise Failure(
             f"the second user's token got {'the FIRST' if crossed else 'another'} user's record at {ctx.me_path}",
-            expected=f'the record of "{second.username}" (named by one of: {looked_at(identity)})',
+            expected=f'the record of "{second}" (named by one of: {looked_at(identity)})',
             actual=describe(other),
             hint="Resolve the user from the token's own subject on every request, and keep answers to "
             "authenticated requests out of shared caches (key any cache on the credential).",
@@ -153,7 +164,7 @@ def me_endpoint_answers_for_the_token_holder(ctx: Context) -> str | None:
             hint='Send "Cache-Control: private, no-store" with every answer that depends on the access token.',
             level=Level.SHOULD,
         )
-    return f"each user gets their own record ({first.username}, {second.username})"
+    return f"each user gets their own record ({first}, {second})"
 
 
 # -- PROT-003 ------------------------------------------------------------------------------------
@@ -218,6 +229,16 @@ def _scope_probes(ctx: Context) -> list[tuple[str, str, str]]:
     ]
 
 
+def _token_with_scope(ctx: Context, scope: str) -> tuple[str | None, list[str]]:
+    """A token of the primary user for ``scope`` (minted in issuer mode, else asked for) and the scopes granted."""
+    issuer = ctx.state.issuer
+    if issuer is not None:
+        return issuer.mint({**issuer.claims(), "scope": scope}), scope.split()
+    login = ctx.login(scope=scope)
+    body = login.body if isinstance(login.body, dict) else {}
+    return login.token, str(body.get("scope", scope)).split()
+
+
 @check("PROT-004", level=Level.SHOULD, spec=["RFC 6750 §3.1", "RFC 6749 §3.3"], needs=[Need.CAPABILITY])
 def missing_scope_gets_403_insufficient_scope(ctx: Context) -> str | None:
     """A token without the scope an operation needs gets 403 with error="insufficient_scope" and scope="..."."""
@@ -226,13 +247,11 @@ def missing_scope_gets_403_insufficient_scope(ctx: Context) -> str | None:
     # code and MAY include the "scope" attribute with the scope necessary to access the resource."
     tried = []
     for operation, needed, other in _scope_probes(ctx):
-        login = ctx.login(scope=other)
-        body = login.body if isinstance(login.body, dict) else {}
-        granted = str(body.get("scope", other)).split()
-        if login.token is None or needed in granted:
-            tried.append(f"{other} (not granted alone)" if login.token is None else f"{other} (granted {needed} too)")
+        token, granted = _token_with_scope(ctx, other)
+        if token is None or needed in granted:
+            tried.append(f"{other} (not granted alone)" if token is None else f"{other} (granted {needed} too)")
             continue
-        response = ctx.accepted(login.token, operation.split(" ", 1)[1])
+        response = ctx.accepted(token, operation.split(" ", 1)[1])
         what = f"{operation} with a token of scope {' '.join(granted)!r} (it needs {needed})"
         if is_success(response):
             raise Failure(

@@ -23,6 +23,7 @@ from .keys import IssuerError, IssuerState, public_jwks, read_state, state_path
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
 JWKS_PATH = "/.well-known/jwks.json"
+FETCHES_PATH = "/conformance/fetches"  # how often the key set and discovery were fetched (issuer-mode checks)
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,13 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         try:
             if path in (DISCOVERY_PATH, AS_METADATA_PATH):
+                self.server.count("discovery")
                 self._send(200, discovery_document(self.server.urls, self.server.keys.state()))
             elif path == JWKS_PATH:
+                self.server.count("jwks")
                 self._send(200, self.server.keys.jwks())
+            elif path == FETCHES_PATH:
+                self._send(200, self.server.fetches())
             elif path == "/authorize":
                 body = {"error": "unsupported_response_type", "error_description": "this issuer only publishes keys"}
                 self._send(400, body)
@@ -133,7 +138,18 @@ class IssuerServer(ThreadingHTTPServer):
                 ) from None
             raise IssuerError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): pick another --host") from None
         self.keys = keys
+        self._fetches = {"jwks": 0, "discovery": 0}
+        self._fetches_lock = threading.Lock()
         bound_port = self.server_address[1]
         display_host = f"[{host}]" if ":" in host else host
         self.listening = f"http://{display_host}:{bound_port}"
         self.urls = IssuerUrls((issuer or self.listening).rstrip("/"))
+
+    def count(self, document: str) -> None:
+        with self._fetches_lock:
+            self._fetches[document] += 1
+
+    def fetches(self) -> dict[str, int]:
+        """How many times each document was fetched since the issuer started."""
+        with self._fetches_lock:
+            return dict(self._fetches)

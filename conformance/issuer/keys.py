@@ -5,7 +5,8 @@ The directory holds one PKCS#8 PEM file per key (``<kid>.pem``, mode 0600) and `
 
 * ``published``: in the JWK Set; the newest one of each algorithm is that algorithm's active key;
 * ``rotated-out``: replaced by a newer key, still in the JWK Set until ``published_until``;
-* ``retired``: out of the JWK Set (the private key stays, so tokens can still be made with it).
+* ``retired``: out of the JWK Set (the private key stays, so tokens can still be made with it);
+* ``probe``: published for a while by a run in issuer mode (never active, never the signer), then removed.
 
 Every write replaces the state file atomically, so a running issuer sees either state, never half of one.
 """
@@ -30,8 +31,8 @@ STATE_FILE = "issuer-state.json"
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 DEFAULT_SIGNER_ALG = "RS256"
 DEFAULT_GRACE_S = 86_400.0
-PUBLISHED, ROTATED_OUT, RETIRED = "published", "rotated-out", "retired"
-_STATUSES = (PUBLISHED, ROTATED_OUT, RETIRED)
+PUBLISHED, ROTATED_OUT, RETIRED, PROBE = "published", "rotated-out", "retired", "probe"
+_STATUSES = (PUBLISHED, ROTATED_OUT, RETIRED, PROBE)
 _STATE_VERSION = 1
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -52,7 +53,7 @@ class KeyEntry:
     published_until: float | None = None
 
     def published(self, now: float) -> bool:
-        if self.status == PUBLISHED:
+        if self.status in (PUBLISHED, PROBE):
             return True
         return self.status == ROTATED_OUT and self.published_until is not None and now < self.published_until
 
@@ -254,3 +255,21 @@ def public_jwks(keys_dir: Path, state: IssuerState, now: float | None = None) ->
         members = public_members(load_private_key(keys_dir, entry.kid))
         keys.append({**members, "kid": entry.kid, "alg": entry.alg, "use": "sig"})
     return {"keys": keys}
+
+
+def add_probe_key(keys_dir: Path, alg: str) -> KeyEntry:
+    """Publish a new key of ``alg`` that never signs by default (the rotation checks of a run)."""
+    state = read_state(keys_dir)
+    entry = replace(_new_key(keys_dir, alg, time.time()), status=PROBE)
+    write_state(keys_dir, IssuerState(state.signer, (*state.keys, entry)))
+    return entry
+
+
+def remove_probe_key(keys_dir: Path, kid: str) -> None:
+    """Take a probe key out of the JWK Set and the directory (other keys are never removed)."""
+    state = read_state(keys_dir)
+    entry = state.entry(kid)
+    if entry is None or entry.status != PROBE:
+        return
+    write_state(keys_dir, IssuerState(state.signer, tuple(key for key in state.keys if key.kid != kid)))
+    (keys_dir / f"{kid}.pem").unlink(missing_ok=True)

@@ -13,14 +13,24 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from ..forge import b64url_encode, encode_json
 from .keys import ALGORITHMS, IssuerError, KeyEntry, PrivateKey, load_private_key, read_state
 
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+
 
 def sign(key: PrivateKey, alg: str, signing_input: bytes) -> bytes:
-    """The JWS signature of ``signing_input`` (RFC 7518 §3.3/§3.4, RFC 8037): ES256 as raw ``r || s``."""
-    if alg == "RS256" and isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-    if alg == "ES256" and isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    """The JWS signature of ``signing_input`` (RFC 7518 §3.3-3.5, RFC 8037): RS*, PS*, ES* as raw ``r || s``, EdDSA.
+
+    An ES* algorithm signs with the key's own curve, so ES384 with a P-256 key gives what a verifier that
+    trusts the header's ``alg`` over the key would accept.
+    """
+    digest = _HASHES.get(alg[2:])
+    if alg[:2] == "RS" and digest is not None and isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(signing_input, padding.PKCS1v15(), digest())
+    if alg[:2] == "PS" and digest is not None and isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(signing_input, padding.PSS(padding.MGF1(digest()), padding.PSS.DIGEST_LENGTH), digest())
+    if alg[:2] == "ES" and digest is not None and isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest())))
+        size = (key.curve.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
     if alg == "EdDSA" and isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(signing_input)
     raise IssuerError(f"a {type(key).__name__} cannot sign {alg}")

@@ -9,13 +9,16 @@ from types import FrameType
 from typing import TextIO
 
 from .app import IssuerServer, KeyCache
+from .endpoint import Endpoint, record_endpoint
 from .keys import ensure_keys
 
 
 def start(keys_dir: Path, host: str = "127.0.0.1", port: int = 9999, issuer: str | None = None) -> IssuerServer:
     """The issuer bound and ready to serve (keys created on first use); :class:`IssuerError` if it cannot be."""
     state = ensure_keys(keys_dir)
-    return IssuerServer(host, port, KeyCache(keys_dir, state), issuer)
+    server = IssuerServer(host, port, KeyCache(keys_dir, state), issuer)
+    record_endpoint(keys_dir, Endpoint(server.urls.issuer, server.listening))  # found by `run --issuer-keys DIR`
+    return server
 
 
 def banner(server: IssuerServer) -> list[str]:

@@ -49,6 +49,7 @@ class Issuer:
         command = [str(JWT_CONFORMANCE), "issuer", "--port", "0", "--keys-dir", str(keys_dir), *args]
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        self.keys_dir = keys_dir
         self.issuer = self.jwks_uri = ""
         self.port = 0
 

@@ -1,0 +1,229 @@
+"""ISS-*: an API that trusts an identity provider, checked with the suite as that provider (issuer mode).
+
+RFC 9068 §4 (validating JWT access tokens), RFC 8725 §3.8-3.10, OpenID Connect Discovery §4 and
+OpenID Connect Core §10.1.1 (key rotation through the JWK Set).
+
+The run is the test issuer the API trusts (``jwt-conformance issuer``, ``run --issuer-keys DIR``): it
+mints tokens with the issuer's keys, signs others with keys the issuer never published, publishes a
+probe key and removes it again, and reads from the issuer how often the API fetched its key set. The
+claim, algorithm, header and bearer checks (JWT-CLM/ALG/HDR, BEARER) run unchanged with minted tokens;
+these checks cover what only an issuer can set up. Outside issuer mode they SKIP and say how to run it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..context import Context
+from ..forge import b64url_encode, encode_json
+from ..issuer.keys import add_probe_key, remove_probe_key
+from ..issuer.mint import sign
+from ..issuer_mode import IssuerSession
+from ..model import Failure, Level, Need, Skip
+from ..redaction import register_private_key
+from ..registry import check
+from ._expect import describe, expect_refused, is_success
+from .key_headers import attacker_keys
+
+HINT = (
+    "Verify access tokens only with the keys of the trusted issuer's JWK Set, found by kid, with the "
+    "algorithm the key allows; require iss (exact match) and aud (RFC 9068 §4)."
+)
+ROTATION_HINT = (
+    "Refetch the issuer's JWK Set when a token names an unknown kid (at a bounded rate), and expire the "
+    "cached set so a removed key stops working (e.g. jose's createRemoteJWKSet, PyJWKClient with a lifespan)."
+)
+STORM_TOKENS = 20
+POLL_S = 1.0
+
+
+def _session(ctx: Context) -> IssuerSession:
+    return ctx.require_issuer()
+
+
+@check("ISS-001", level=Level.MUST, spec=["RFC 9068 §4", "RFC 8725 §3.10"], needs=[Need.ISSUER])
+def keys_outside_the_issuers_key_set_are_refused(ctx: Context) -> str | None:
+    """A token signed by a key the issuer does not publish is refused, whatever kid it names.
+
+    Sent: a key the issuer never published, with a new kid, with the kid of the issuer's signing key,
+    and with no kid; and each key the issuer has retired, with its own kid.
+
+    Impact: a key outside the issuer's JWK Set accepted lets whoever holds that key (anyone, for a
+    generated one; a former holder, for a retired one) mint tokens the API trusts.
+    """
+    issuer = _session(ctx)
+    claims = issuer.claims()
+    signer_kid = ctx.parsed.header.get("kid") if ctx.parsed.header else None
+    attacker = attacker_keys().rsa
+
+    def foreign(kid: str | None) -> str:
+        header: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt"}
+        if kid is not None:
+            header["kid"] = kid
+        signing_input = f"{encode_json(header)}.{encode_json(claims)}"
+        return f"{signing_input}.{b64url_encode(sign(attacker, 'RS256', signing_input.encode()))}"
+
+    variants = [
+        ("a token signed by an unpublished key with a new kid", foreign(secrets.token_urlsafe(16))),
+        ("a token signed by an unpublished key with the kid of the issuer's signing key", foreign(signer_kid)),
+        ("a token signed by an unpublished key with no kid", foreign(None)),
+    ]
+    for entry in issuer.retired_keys():
+        retired = issuer.mint(claims, kid=entry.kid)
+        variants.append((f"a token signed by the retired {entry.alg} key {entry.kid}", retired))
+    for what, token in variants:
+        expect_refused(ctx.accepted(token), what=what, hint=HINT)
+    return f"{len(variants)} tokens refused"
+
+
+@check("ISS-002", level=Level.MUST, spec=["RFC 9068 §4", "RFC 8725 §3.8", "RFC 8725 §3.9"], needs=[Need.ISSUER])
+def issuer_and_audience_are_required_and_exact(ctx: Context) -> str | None:
+    """Tokens without iss, without aud, or whose iss only starts with the trusted issuer are refused.
+
+    Impact: a resource server that does not require its issuer and audience accepts tokens minted for
+    other APIs or by other tenants of the same provider.
+    """
+    # RFC 9068 §4: the issuer identifier "MUST exactly match the value of the iss claim"; the resource
+    # server "MUST validate that the aud claim contains a resource indicator value corresponding to an
+    # identifier the resource server expects for itself".
+    issuer = _session(ctx)
+    claims = issuer.claims()
+    extended = f"{issuer.mode.url}.attacker.invalid"
+    variants = [
+        ("a token without iss", {k: v for k, v in claims.items() if k != "iss"}),
+        ("a token without aud", {k: v for k, v in claims.items() if k != "aud"}),
+        ("a token whose iss extends the trusted issuer's URL", {**claims, "iss": extended}),
+    ]
+    for what, changed in variants:
+        expect_refused(ctx.accepted(issuer.mint(changed)), what=what, hint=HINT)
+    return None
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What one probe key's life showed: when a token signed by it was accepted, and when refused again."""
+
+    kid: str
+    accepted_after_s: float | None  # None: never accepted within the wait
+    refused_after_s: float | None  # after the key left the set; None: still accepted at the end of the wait
+    wait_s: float
+    last: Any  # the last answer seen
+
+
+def _poll(ctx: Context, token: str, wait_s: float, accepted: bool) -> tuple[float | None, Any]:
+    """Seconds until the token is accepted (or refused), or ``None`` when the wait ends first."""
+    started = time.monotonic()
+    deadline = started + wait_s
+    while True:
+        response = ctx.accepted(token)
+        if is_success(response) == accepted:
+            return time.monotonic() - started, response
+        if time.monotonic() >= deadline:
+            return None, response
+        time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+
+
+def _rotation(ctx: Context) -> Rotation:
+    """Publish a probe key, wait for the API to accept it, remove it, wait for the API to refuse it (once per run)."""
+    issuer = _session(ctx)
+    wait_s = issuer.mode.rotation_wait_s
+    state = ctx.state
+    with state.rotation_lock:
+        if isinstance(state.rotation, Rotation):
+            return state.rotation
+        if wait_s > ctx.config.max_wait_s:
+            raise Skip(
+                f"the API may take up to {wait_s:g} s (issuer.rotation_wait) to see a key change: raise --max-wait to "
+                f"{wait_s:g}, or set issuer.rotation_wait to the API's key-cache lifetime"
+            )
+        alg = (ctx.parsed.header or {}).get("alg") or "RS256"
+        entry = add_probe_key(issuer.keys_dir, alg if alg in ("RS256", "ES256", "EdDSA") else "RS256")
+        register_private_key(state.client.redact, issuer.keys_dir / f"{entry.kid}.pem", "${ISSUER_KEY}")
+        try:
+            token = issuer.mint(issuer.claims(), kid=entry.kid)
+            accepted_after, last = _poll(ctx, token, wait_s, accepted=True)
+            refused_after = None
+            if accepted_after is not None:
+                remove_probe_key(issuer.keys_dir, entry.kid)
+                refused_after, last = _poll(ctx, token, wait_s, accepted=False)
+        finally:
+            remove_probe_key(issuer.keys_dir, entry.kid)
+        rotation = Rotation(entry.kid, accepted_after, refused_after, wait_s, last)
+        state.rotation = rotation
+        return rotation
+
+
+@check("ISS-003", level=Level.SHOULD, spec=["OpenID Connect Core §10.1.1", "RFC 8414 §2"], needs=[Need.ISSUER])
+def a_newly_published_key_is_accepted(ctx: Context) -> str | None:
+    """A token signed by a key the issuer has just published is accepted within the rotation wait.
+
+    The issuer publishes a probe key (besides its own); the API, meeting its unknown kid, should refetch the
+    JWK Set. Refused for the whole wait (``issuer.rotation_wait``), the API would lock every user out when its
+    provider rotates keys.
+    """
+    rotation = _rotation(ctx)
+    if rotation.accepted_after_s is None:
+        raise Failure(
+            f"a token signed by a newly published key was refused for {rotation.wait_s:g} s",
+            expected=f"accepted within {rotation.wait_s:g} s (issuer.rotation_wait): the API refetches the JWK Set",
+            actual=describe(rotation.last),
+            hint=ROTATION_HINT,
+        )
+    return f"accepted {rotation.accepted_after_s:.1f} s after the key was published"
+
+
+@check("ISS-004", level=Level.MUST, spec=["RFC 7517 §5", "OpenID Connect Core §10.1.1"], needs=[Need.ISSUER])
+def a_removed_key_is_refused(ctx: Context) -> str | None:
+    """A token signed by a key the issuer has removed from its JWK Set is refused within the rotation wait.
+
+    Impact: a removed key (rotated out after a compromise) that still works keeps a stolen key usable for
+    as long as the API runs.
+    """
+    rotation = _rotation(ctx)
+    if rotation.accepted_after_s is None:
+        raise Skip("the API never accepted the probe key, so its removal shows nothing (see ISS-003)")
+    if rotation.refused_after_s is None:
+        raise Failure(
+            f"a token signed by a key removed from the issuer's JWK Set was still accepted after {rotation.wait_s:g} s",
+            expected=f"refused within {rotation.wait_s:g} s (issuer.rotation_wait) of the key's removal",
+            actual=describe(rotation.last),
+            hint=ROTATION_HINT,
+            level=Level.MUST,
+            security=True,
+        )
+    return f"refused {rotation.refused_after_s:.1f} s after the key left the JWK Set"
+
+
+@check("ISS-005", level=Level.SHOULD, spec=["RFC 8725 §3.10", "OpenID Connect Core §10.1.1"], needs=[Need.ISSUER])
+def unknown_kids_do_not_cause_a_fetch_storm(ctx: Context) -> str | None:
+    """Tokens with unknown kids make the API refetch the issuer's JWK Set at a bounded rate, not once per token.
+
+    Sent: 20 tokens, each with a new unknown kid. Fetches counted at the issuer: about one per token means
+    anyone can turn the API into a flood against its identity provider (and slow every request down).
+    """
+    issuer = _session(ctx)
+    before = issuer.fetches()
+    if before is None:
+        raise Skip(f"the issuer at {issuer.mode.endpoint} does not say how often its key set was fetched")
+    claims = issuer.claims()
+    attacker = attacker_keys().rsa
+    for _ in range(STORM_TOKENS):
+        header = {"alg": "RS256", "typ": "at+jwt", "kid": secrets.token_urlsafe(12)}
+        signing_input = f"{encode_json(header)}.{encode_json(claims)}"
+        token = f"{signing_input}.{b64url_encode(sign(attacker, 'RS256', signing_input.encode()))}"
+        expect_refused(ctx.accepted(token), what="a token with an unknown kid", hint=HINT)
+    after = issuer.fetches()
+    if after is None:
+        raise Skip("the issuer stopped answering while the fetches were counted")
+    fetched = after["jwks"] - before["jwks"]
+    if fetched >= STORM_TOKENS // 2:
+        raise Failure(
+            f"{STORM_TOKENS} tokens with unknown kids made the API fetch the issuer's JWK Set {fetched} times",
+            expected="a bounded refetch rate (e.g. at most one fetch per 30 s)",
+            actual=f"{fetched} fetches of the JWK Set for {STORM_TOKENS} tokens",
+            hint=ROTATION_HINT,
+        )
+    return f"{fetched} fetch(es) of the JWK Set for {STORM_TOKENS} tokens with unknown kids"
