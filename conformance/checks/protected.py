@@ -142,9 +142,7 @@ def me_endpoint_answers_for_the_token_holder(ctx: Context) -> str | None:
     body = other.json()
     identity = ctx.config.identity
     if naming_member(body, second, identity) is None:
-        crossed = naming_member(body, first, identity) is not None or (
-            is_success(own) and other.content == own.content
-        )
+        crossed = naming_member(body, first, identity) is not None or (is_success(own) and other.content == own.content)
         raise Failure(
             f"the second user's token got {'the FIRST' if crossed else 'another'} user's record at {ctx.me_path}",
             expected=f'the record of "{second}" (named by one of: {looked_at(identity)})',
