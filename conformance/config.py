@@ -65,7 +65,8 @@ class IssuerMode:
     user_claim: str = "sub"  # the claim the API maps to its user; it carries the subject too
     claims: Mapping[str, Any] = field(default_factory=dict)  # more claims every token carries
     lifetime_s: int = 300
-    rotation_wait_s: float = 60.0  # how long the API may take to see a key published or removed
+    key_refresh_wait_s: float = 60.0  # how long the API may take to accept a newly published key (ISS-003)
+    key_removal_wait_s: float = 600.0  # how long it may keep accepting a removed key: its key-cache lifetime (ISS-004)
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ _FILE_KEYS: dict[str, Any] = {
         "user_claim": None,
         "claims": None,
         "lifetime": None,
-        "rotation_wait": None,
+        "key_refresh_wait": None,
+        "key_removal_wait": None,
     },
     "capabilities": {"refresh_tokens": None, "revocation": None, "logout": None, "scopes": None},
 }
@@ -427,7 +429,8 @@ def _issuer_mode(
         user_claim=_text(file.get("user_claim"), "issuer.user_claim") or "sub",
         claims=dict(extra),
         lifetime_s=int(lifetime),
-        rotation_wait_s=_seconds(file.get("rotation_wait"), "issuer.rotation_wait", 60, 1, 3600),
+        key_refresh_wait_s=_seconds(file.get("key_refresh_wait"), "issuer.key_refresh_wait", 60, 1, 3600),
+        key_removal_wait_s=_seconds(file.get("key_removal_wait"), "issuer.key_removal_wait", 600, 1, 86_400),
     )
 
 

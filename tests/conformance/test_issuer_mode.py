@@ -34,7 +34,7 @@ JWT_CONFORMANCE = Path(sys.executable).parent / "jwt-conformance"
 JWT_REFERENCE = Path(sys.executable).parent / "jwt-reference"
 AUDIENCE = "https://api.example.test"
 USERS = {"johndoe", "carol"}
-ROTATION_WAIT_S = 8.0
+REFRESH_WAIT_S, REMOVAL_WAIT_S = 8.0, 8.0  # the twins and the reference server cache keys for 3 s
 ISS = [f"ISS-{n:03d}" for n in range(1, 6)]
 
 
@@ -54,7 +54,8 @@ def mode(issuer: Issuer, **changes: Any) -> IssuerMode:
         "audience": AUDIENCE,
         "subject": "johndoe",
         "second_subject": "carol",
-        "rotation_wait_s": ROTATION_WAIT_S,
+        "key_refresh_wait_s": REFRESH_WAIT_S,
+        "key_removal_wait_s": REMOVAL_WAIT_S,
         **changes,
     }
     return IssuerMode(**fields)
@@ -126,10 +127,21 @@ def test_the_probe_key_leaves_the_keys_directory_after_the_run(issuer: Issuer) -
     assert issuer.kids() == {key.kid for key in before.published()}
 
 
-def test_a_rotation_wait_longer_than_max_wait_skips_with_the_way_out(issuer: Issuer) -> None:
-    results = issuer_run(twin(issuer), issuer, ["ISS-003"], max_wait_s=5.0)
-    assert results["ISS-003"].status is Status.SKIP
-    assert results["ISS-003"].message.startswith("the API may take up to 8 s (issuer.rotation_wait)")
+def test_waits_longer_than_max_wait_skip_with_the_way_out(issuer: Issuer) -> None:
+    results = issuer_run(twin(issuer), issuer, ["ISS-003", "ISS-004"], max_wait_s=5.0)
+    assert results["ISS-003"].status is results["ISS-004"].status is Status.SKIP
+    assert results["ISS-003"].message.startswith("the API may take up to 8 s (issuer.key_refresh_wait) to accept")
+    assert results["ISS-004"].message.startswith("the API may take up to 8 s (issuer.key_removal_wait) to drop")
+
+
+def test_by_default_the_removal_wait_covers_common_key_caches_and_needs_a_longer_max_wait(issuer: Issuer) -> None:
+    """Defaults: 60 s to accept a new key (ISS-003 runs), 600 s to drop a removed one (ISS-004 skips at 120 s)."""
+    config = build_config(
+        {"base_url": "http://127.0.0.1:1", "issuer_keys": issuer.keys_dir, "audience": AUDIENCE}, env={}
+    )
+    assert config.issuer_mode is not None
+    assert (config.issuer_mode.key_refresh_wait_s, config.issuer_mode.key_removal_wait_s) == (60.0, 600.0)
+    assert config.max_wait_s == 120.0
 
 
 def test_outside_issuer_mode_the_issuer_checks_skip_with_the_way_out(reference: Any) -> None:
@@ -228,7 +240,10 @@ def test_cli_issuer_mode_on_the_reference_server_passes_and_shows_no_credential(
 ) -> None:
     state_before = read_state(Path(issuer.keys_dir))
     config = tmp_path / "conformance.yaml"
-    config.write_text(f"issuer:\n  rotation_wait: {ROTATION_WAIT_S}\n  second_subject: carol\n")
+    config.write_text(
+        f"issuer:\n  key_refresh_wait: {REFRESH_WAIT_S}\n  key_removal_wait: {REMOVAL_WAIT_S}\n"
+        "  second_subject: carol\n"
+    )
     report, junit = tmp_path / "report.json", tmp_path / "report.xml"
     done = subprocess.run(
         [
