@@ -39,6 +39,10 @@ DATE_RESOLUTION_S = 2.0  # seconds of slack when a lifetime is measured from a D
 LOCAL_CLOCK_WINDOW_S = 600  # how long before this check the baseline login may have happened
 MILLISECONDS_THRESHOLD = 100_000_000_000  # a NumericDate this large is milliseconds (year 5138+)
 WORDLIST = ("data", "weak-secrets.txt")
+MINTED = (
+    "the access tokens are minted by this suite (issuer mode): their format is the issuer's, not the API's; "
+    "the checks of how the API verifies them run instead"
+)
 
 PASSWORD_CLAIMS = frozenset(
     {"password", "passwd", "pwd", "pass", "hashedpassword", "passwordhash", "pwhash", "passhash", "userpassword"}
@@ -96,6 +100,12 @@ def _segment_problem(segment: str) -> str:
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _issued_by_the_target(ctx: Context) -> None:
+    """``Skip`` in issuer mode: the run minted the token, so its format says nothing of the API."""
+    if ctx.state.issuer is not None:
+        raise Skip(MINTED)
 
 
 def _header(ctx: Context) -> dict[str, Any]:
@@ -194,6 +204,7 @@ def token_is_a_compact_jws(ctx: Context) -> str | None:
     Impact: A token that is not a compact JWS cannot be verified by standard libraries: resource servers end up
     parsing it by hand.
     """
+    _issued_by_the_target(ctx)
     token = ctx.token()
     segments = token.split(".")
     # RFC 7515 §7.1: BASE64URL(UTF8(JWS Protected Header)) || '.' || BASE64URL(JWS Payload) || '.' ||
@@ -263,6 +274,7 @@ def token_alg_is_a_current_signature_algorithm(ctx: Context) -> str | None:
     Impact: An unsigned or unexpected-algorithm token invites resource servers to accept unsigned or confused
     tokens.
     """
+    _issued_by_the_target(ctx)
     header = _header(ctx)
     parsed = ctx.parsed
     # RFC 7515 §4.1.1: "This Header Parameter MUST be present and MUST be understood and processed by
@@ -323,6 +335,7 @@ def token_alg_is_a_current_signature_algorithm(ctx: Context) -> str | None:
 @check("JWT-FMT-003", level=Level.SHOULD, spec=["RFC 7519 §5.1", "RFC 8725 §3.11", "RFC 9068 §2.1"])
 def token_is_explicitly_typed(ctx: Context) -> str | None:
     """The token's header declares its type: `typ` is `at+jwt` (RFC 9068) or `JWT`."""
+    _issued_by_the_target(ctx)
     header = _header(ctx)
     # RFC 8725 §3.11: "Explicit typing is RECOMMENDED for new uses of JWTs." RFC 9068 §2.1: "the "typ"
     # value used SHOULD be "at+jwt"".
@@ -358,6 +371,7 @@ def token_is_explicitly_typed(ctx: Context) -> str | None:
 @check("JWT-FMT-004", level=Level.MAY, spec=["RFC 8725 §3.10"])
 def issued_header_carries_no_key_references(ctx: Context) -> str | None:
     """The issued header names no key source or critical extension (`jku`, `x5u`, `jwk`, `x5c`, `crit`)."""
+    _issued_by_the_target(ctx)
     header = _header(ctx)
     present = [name for name in KEY_HEADERS if name in header]
     if present:
@@ -376,6 +390,7 @@ def token_has_an_integer_exp(ctx: Context) -> str | None:
 
     Impact: A token without an expiry is a credential that never ends: stolen once, usable forever.
     """
+    _issued_by_the_target(ctx)
     claims = _claims(ctx)
     if "exp" not in claims:
         raise Failure(
@@ -411,6 +426,7 @@ def token_sub_identifies_the_user(ctx: Context) -> str | None:
 
     Impact: Resource servers identify the caller by `sub`; without it they guess from other claims.
     """
+    _issued_by_the_target(ctx)
     claims = _claims(ctx)
     if "sub" not in claims:
         # RFC 7519 §4.1.2: "Use of this claim is OPTIONAL"; RFC 9068 §2.2 makes it REQUIRED of at+jwt tokens.
@@ -458,6 +474,7 @@ def token_sub_identifies_the_user(ctx: Context) -> str | None:
 @check("JWT-FMT-007", level=Level.SHOULD, spec=["RFC 9068 §2.2", "RFC 7519 §4.1.6"])
 def token_iat_matches_the_server_clock(ctx: Context) -> str | None:
     """The token carries `iat`, within clock skew of the time the server issued it."""
+    _issued_by_the_target(ctx)
     claims = _claims(ctx)
     if "iat" not in claims:
         raise Failure(
@@ -495,6 +512,7 @@ def token_iat_matches_the_server_clock(ctx: Context) -> str | None:
 @check("JWT-FMT-008", level=Level.SHOULD, spec=["RFC 6750 §5.3", "contract"])
 def token_lifetime_is_short(ctx: Context) -> str | None:
     """The token's lifetime (`exp` minus `iat`, or minus the issue time) is at most the contract maximum (1 hour)."""
+    _issued_by_the_target(ctx)
     claims = _claims(ctx)
     maximum = _max_lifetime(ctx.state.contract)
     if "exp" not in claims:
@@ -544,6 +562,7 @@ def token_carries_no_secrets(ctx: Context) -> str | None:
 
     Impact: Anyone who holds a token can read its claims: password material in it is a leak.
     """
+    _issued_by_the_target(ctx)
     claims = _claims(ctx)
     primary = ctx.config.primary
     password = primary.password if primary is not None else None  # a token run knows no password
@@ -589,6 +608,7 @@ def token_secret_is_not_a_published_one(ctx: Context) -> str | None:
 
     Impact: A published or guessable HMAC key lets anyone mint tokens for any user.
     """
+    _issued_by_the_target(ctx)
     parsed = ctx.parsed
     alg = parsed.alg
     if alg is None or alg.lower() == "none":
@@ -698,6 +718,7 @@ def token_names_issuer_and_audience(ctx: Context) -> str | None:
     Impact: a token without the audience it was meant for can be replayed at another API that trusts the
     same issuer (RFC 8725 §3.9).
     """
+    _issued_by_the_target(ctx)
     header, claims = _header(ctx), _claims(ctx)
     declared = _claim_declarations(ctx, header)
     missing = [name for name in declared if name not in claims]
