@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -248,3 +250,51 @@ def test_the_servers_own_password_grant_keeps_working_beside_it(client: httpx.Cl
     assert grant.status_code == 200, grant.text
     answer = me(client, grant.json()["access_token"])
     assert answer.status_code == 200 and answer.json()["username"] == "johndoe"
+
+
+# -- the suite in a token run: its token printed by a client-credentials command to the real provider ------------
+
+FETCH_TOKEN = """\
+import sys
+
+import httpx2 as httpx
+
+token_endpoint, client_id, client_secret, resource, scope = sys.argv[1:]
+form = {"grant_type": "client_credentials", "resource": resource, "scope": scope}
+answer = httpx.post(token_endpoint, data=form, auth=(client_id, client_secret), timeout=10.0, trust_env=False)
+answer.raise_for_status()
+print(answer.json()["access_token"])
+"""
+
+
+def test_the_suite_runs_with_tokens_a_command_gets_from_the_provider(
+    provider: ProviderProcess, server: Server, tmp_path: Any
+) -> None:
+    """``run --token-command``: the black-box run against an API that trusts a real identity provider."""
+    script = tmp_path / "fetch_token.py"
+    script.write_text(FETCH_TOKEN)
+    command = f"{sys.executable} {script} {provider.url}/token {CLIENT_ID} {CLIENT_SECRET} {RESOURCE} '{SCOPE}'"
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "jwt-conformance"),
+            "run",
+            "--base-url",
+            server.base_url,
+            "--token-command",
+            command,
+            "--json-report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    statuses = {item["id"]: item["status"] for item in json.loads(report.read_text())["results"]}
+    assert set(statuses.values()) <= {"pass", "info", "skip"}
+    for check_id in ("BASE-001", "JWT-SIG-001", "JWT-SIG-002", "JWT-ALG-001", "JWT-HDR-001", "BEARER-001"):
+        assert statuses[check_id] == "pass", (check_id, done.stdout[-3000:])
+    outputs = done.stdout + done.stderr + report.read_text()
+    assert CLIENT_SECRET not in outputs and "eyJ" not in outputs.replace("${", "")
