@@ -75,6 +75,12 @@ def execute_run(
             reporter.start(info, plan)
     if contract is not None:
         summary.notes.append(contract.note())
+    mode = config.issuer_mode
+    if mode is not None:
+        summary.notes.append(
+            f"issuer mode: every token was minted as the issuer {mode.url} for sub {mode.subject!r}, "
+            f"audience {mode.audience!r}" + (f", scope {mode.scope!r}" if mode.scope else "")
+        )
     if low_confidence:
         summary.notes.append(f"{low_confidence} results are low-confidence: the baseline token stopped working mid-run")
     summary.duration_s = time.perf_counter() - started

@@ -281,6 +281,10 @@ def test_cli_issuer_mode_on_the_reference_server_passes_and_shows_no_credential(
         check=False,
     )
     document = json.loads(report.read_text())
+    assert document["notes"][-1] == (
+        f"issuer mode: every token was minted as the issuer {issuer.issuer} for sub 'johndoe', "
+        f"audience '{AUDIENCE}', scope 'me items:read'"
+    )
     statuses = {item["id"]: item["status"] for item in document["results"]}
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     skipped = {check_id for check_id, status in statuses.items() if status == "skip"}
