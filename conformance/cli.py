@@ -206,7 +206,8 @@ def cli() -> None:
     "--contract",
     metavar="PATH|kit:VERSION",
     help="The target's OpenAPI contract: a file, or kit:VERSION when it implements the kit's contract at that "
-    "version (default: the document it serves at /openapi.json, else none: only the core rules apply).",
+    "version, or kit:resource-server when it implements the contract's protected operations without a token "
+    "endpoint (default: the document it serves at /openapi.json, else none: only the core rules apply).",
 )
 @click.option(
     "--identity",
@@ -310,7 +311,8 @@ def demo_command(
     metavar="PATH|kit:VERSION",
     help=(
         "OpenAPI contract to fuzz against, all of it: a file, or kit:VERSION for the kit's contract at that version "
-        "(default: the one the target serves at /openapi.json, else the kit's core operations)."
+        "(kit:resource-server: its protected operations only) (default: the one the target serves at "
+        "/openapi.json, else the kit's core operations)."
     ),
 )
 @click.option("--token-path", help="Token endpoint path (default /token).")

@@ -3,7 +3,8 @@
 Body shapes are checked against a schema only when the target's contract is known:
 
 1. ``--contract PATH`` (``contract: PATH`` in the config file): the team's own document;
-2. ``--contract kit:VERSION``: the target claims to implement the kit's contract at that version;
+2. ``--contract kit:VERSION``: the target claims to implement the kit's contract at that version
+   (``kit:resource-server``: only its resource-server part, for APIs without a token endpoint);
 3. else the OpenAPI document the target serves at ``/openapi.json`` (as FastAPI apps do).
 
 Otherwise there is no schema, and only the core rules apply (identity in the me answer, no secret
@@ -28,6 +29,10 @@ from .errors import ConfigError
 SERVED_CONTRACT_PATH = "/openapi.json"
 KIT_PREFIX = "kit:"
 RELEASED_DIR = ("data", "contracts")
+# The resource-server part of the kit's current contract (protected operations, challenges, error bodies),
+# for APIs whose tokens an identity provider issues: ``kit:resource-server``.
+RESOURCE_SERVER = "resource-server"
+RESOURCE_SERVER_FILE = ("data", "resource-server.yaml")
 # Members of the kit's schemas that belong to a capability: required only of servers that claim it.
 KIT_CAPABILITY_MEMBERS: Mapping[str, tuple[tuple[str, str], ...]] = {"scopes": (("User", "scopes"),)}
 
@@ -53,12 +58,21 @@ def current_kit_version() -> str:
     return next(reversed(kit_contracts()))
 
 
+def resource_server_contract_path() -> Path:
+    """The resource-server part of the kit's current contract (``kit:resource-server``)."""
+    return Path(str(resources.files("conformance").joinpath(*RESOURCE_SERVER_FILE)))
+
+
 def kit_contract_path(version: str) -> Path:
-    """The file of the kit's contract at ``version``; a ``ConfigError`` listing the known ones otherwise."""
+    """The file of the kit's contract at ``version`` (or its resource-server part); a ``ConfigError`` otherwise."""
+    if version == RESOURCE_SERVER:
+        return resource_server_contract_path()
     known = kit_contracts()
     if version not in known:
         raise ConfigError(
-            f"unknown version of the kit's contract {KIT_PREFIX}{version}: known versions are " + ", ".join(known)
+            f"unknown version of the kit's contract {KIT_PREFIX}{version}: known versions are "
+            + ", ".join(known)
+            + f"; {KIT_PREFIX}{RESOURCE_SERVER} is the resource-server part of the current one"
         )
     return known[version]
 
@@ -107,8 +121,12 @@ class TargetContract(Mapping[str, Any]):
     def kit(cls, version: str | None = None) -> TargetContract:
         """The kit's contract at ``version`` (default: the current one), claimed by the target."""
         version = version or current_kit_version()
-        path = kit_contract_path(version)
-        return cls(load_contract(path), f"the kit's contract {version} ({KIT_PREFIX}{version})", kit_version=version)
+        document = load_contract(kit_contract_path(version))
+        if version == RESOURCE_SERVER:
+            source = f"the kit's resource-server contract {document['info']['version']} ({KIT_PREFIX}{version})"
+        else:
+            source = f"the kit's contract {version} ({KIT_PREFIX}{version})"
+        return cls(document, source, kit_version=version)
 
     @classmethod
     def from_file(cls, path: Path) -> TargetContract:

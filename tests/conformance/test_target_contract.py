@@ -38,7 +38,8 @@ def test_an_unknown_version_is_a_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError) as raised:
         build_config({**FLAGS, "contract": "kit:2.0.0"}, {})
     assert str(raised.value) == (
-        "unknown version of the kit's contract kit:2.0.0: known versions are 1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.5.0"
+        "unknown version of the kit's contract kit:2.0.0: known versions are 1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.5.0; "
+        "kit:resource-server is the resource-server part of the current one"
     )
 
 
