@@ -163,7 +163,13 @@ def _rotation(ctx: Context) -> Rotation:
         return rotation
 
 
-@check("ISS-003", level=Level.SHOULD, spec=["OpenID Connect Core §10.1.1", "RFC 8414 §2"], needs=[Need.ISSUER])
+@check(
+    "ISS-003",
+    level=Level.SHOULD,
+    spec=["OpenID Connect Core §10.1.1", "RFC 8414 §2"],
+    needs=[Need.ISSUER],
+    cost="standard",
+)
 def a_newly_published_key_is_accepted(ctx: Context) -> str | None:
     """A token signed by a key the issuer has just published is accepted within the refresh wait (60 s).
 
@@ -183,7 +189,13 @@ def a_newly_published_key_is_accepted(ctx: Context) -> str | None:
     return f"accepted {rotation.accepted_after_s:.1f} s after the key was published"
 
 
-@check("ISS-004", level=Level.MUST, spec=["RFC 7517 §5", "OpenID Connect Core §10.1.1"], needs=[Need.ISSUER])
+@check(
+    "ISS-004",
+    level=Level.MUST,
+    spec=["RFC 7517 §5", "OpenID Connect Core §10.1.1"],
+    needs=[Need.ISSUER],
+    cost="standard",
+)
 def a_removed_key_is_refused(ctx: Context) -> str | None:
     """A token signed by a key the issuer has removed from its JWK Set is refused within the removal wait (600 s).
 

@@ -265,6 +265,15 @@ def add_probe_key(keys_dir: Path, alg: str) -> KeyEntry:
     return entry
 
 
+def remove_probe_keys(keys_dir: Path) -> tuple[str, ...]:
+    """Take every probe key out (a run stopped before it could): the issuer does so when it starts."""
+    state = read_state(keys_dir)
+    probes = tuple(key.kid for key in state.keys if key.status == PROBE)
+    for kid in probes:
+        remove_probe_key(keys_dir, kid)
+    return probes
+
+
 def remove_probe_key(keys_dir: Path, kid: str) -> None:
     """Take a probe key out of the JWK Set and the directory (other keys are never removed)."""
     state = read_state(keys_dir)

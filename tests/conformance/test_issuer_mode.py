@@ -301,3 +301,18 @@ def test_cli_issuer_mode_on_the_reference_server_passes_and_shows_no_credential(
         assert body[:40] not in outputs
     assert "eyJ" not in outputs.replace("${", "")  # no compact JWS survives redaction
     assert read_state(Path(issuer.keys_dir)) == state_before
+
+
+def test_the_issuer_takes_out_probe_keys_a_killed_run_left(tmp_path: Path) -> None:
+    from conformance.issuer.keys import add_probe_key, ensure_keys
+
+    keys_dir = tmp_path / "keys"
+    published = {key.kid for key in ensure_keys(keys_dir).published()}
+    left = add_probe_key(keys_dir, "RS256")
+    assert (keys_dir / f"{left.kid}.pem").exists()
+    started = Issuer(keys_dir, tmp_path).wait_ready()
+    try:
+        assert started.kids() == published
+        assert read_state(keys_dir).entry(left.kid) is None and not (keys_dir / f"{left.kid}.pem").exists()
+    finally:
+        stop_process(started.process)
