@@ -171,7 +171,7 @@ def _rotation(ctx: Context) -> Rotation:
     cost="standard",
 )
 def a_newly_published_key_is_accepted(ctx: Context) -> str | None:
-    """A token signed by a key the issuer has just published is accepted within the refresh wait (60 s).
+    """A token signed by a key the issuer has just published is accepted within the key refresh wait.
 
     The issuer publishes a probe key (besides its own); the API, meeting its unknown kid, should refetch the
     JWK Set. Refused for the whole wait (``issuer.key_refresh_wait``), the API would lock every user out when
@@ -197,7 +197,7 @@ def a_newly_published_key_is_accepted(ctx: Context) -> str | None:
     cost="standard",
 )
 def a_removed_key_is_refused(ctx: Context) -> str | None:
-    """A token signed by a key the issuer has removed from its JWK Set is refused within the removal wait (600 s).
+    """A token signed by a key the issuer has removed from its JWK Set is refused within the key removal wait.
 
     The wait (``issuer.key_removal_wait``) is the key-cache lifetime the API may have: 600 s covers the
     common defaults (jose 10 min, PyJWKClient 5 min); set it to the API's own. It needs --max-wait as long.
