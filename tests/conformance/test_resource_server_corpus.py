@@ -40,9 +40,9 @@ from .corpus.resource_servers.running import (
     IssuerProcess,
     ResourceServer,
     Running,
+    launch,
     node_missing,
     rotate,
-    start,
     start_issuer,
 )
 
@@ -130,13 +130,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         world = World(issuer, proxy, attacker, attacker_dir, kids)
         skip_node = node_missing()
         for server in SERVERS:
-            if server.node and skip_node:
-                continue
-            running = start(server, issuer.issuer, AUDIENCE, workdir)
-            servers.append(running)
-            world.running[server.name] = running
+            if not (server.node and skip_node):
+                servers.append(launch(server, issuer.issuer, AUDIENCE, workdir))
+        for running in servers:
+            world.running[running.server.name] = running.wait_ready()
             for kid in (kids["RS256"], kids["ES256-old"]):
-                assert accepted(running, world.token(kid)), f"{server.name} refused a valid token:\n{running.output()}"
+                assert accepted(running, world.token(kid)), f"{running.server.name} refused a valid token"
         rotate(issuer.keys_dir, "--alg", "ES256", "--retire")
         new = read_state(issuer.keys_dir).active("ES256")
         assert new is not None and new.kid != kids["ES256-old"]

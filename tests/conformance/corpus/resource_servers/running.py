@@ -67,6 +67,11 @@ class Running:
     base_url: str
     log: Path
 
+    def wait_ready(self) -> Running:
+        """Once the server answers (it found the issuer first); stopped and :class:`RuntimeError` if it never does."""
+        _wait(self.process, self.log, self.base_url + ME_PATH, self.server.name)
+        return self
+
     def stop(self) -> None:
         stop_process(self.process)
 
@@ -103,8 +108,8 @@ def _wait(process: subprocess.Popen[bytes], log: Path, url: str | None, what: st
     raise RuntimeError(f"{what} was not ready within {READY_TIMEOUT} s:\n{log.read_text(errors='replace')}")
 
 
-def start(server: ResourceServer, issuer: str, audience: str, workdir: Path) -> Running:
-    """``server`` trusting ``issuer`` for ``audience``, answering on a free port once it has found the issuer."""
+def launch(server: ResourceServer, issuer: str, audience: str, workdir: Path) -> Running:
+    """``server`` starting on a free port, trusting ``issuer`` for ``audience``; :meth:`Running.wait_ready` next."""
     port = free_port()
     env = {**os.environ, "ISSUER": issuer, "AUDIENCE": audience, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     if server.node:
@@ -117,9 +122,12 @@ def start(server: ResourceServer, issuer: str, audience: str, workdir: Path) -> 
     log = workdir / f"{server.name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-    base_url = f"http://127.0.0.1:{port}"
-    _wait(process, log, base_url + ME_PATH, server.name)
-    return Running(server, process, base_url, log)
+    return Running(server, process, f"http://127.0.0.1:{port}", log)
+
+
+def start(server: ResourceServer, issuer: str, audience: str, workdir: Path) -> Running:
+    """``server`` trusting ``issuer`` for ``audience``, once it answers on its free port."""
+    return launch(server, issuer, audience, workdir).wait_ready()
 
 
 @dataclass
