@@ -5,8 +5,9 @@ names the ``jwks_uri`` that feeds a ``PyJWKClient`` with PyJWT's default caching
 kept 5 minutes and refetched on an unknown ``kid`` at most once per 30 s cooldown. The key named by
 the token's ``kid`` verifies it with that key's own algorithm only (so ``none`` and HS256 never do);
 ``iss`` and ``aud`` are pinned, ``exp``, ``iss``, ``aud`` and ``sub`` required, and the header's
-``typ`` must be ``at+jwt`` (RFC 9068 §4). ``HTTPBearer`` answers a request without a token with 401
-``WWW-Authenticate: Bearer``; a bad token gets 401 ``Bearer error="invalid_token"`` (RFC 6750 §3).
+``typ`` must be ``at+jwt`` (RFC 9068 §4). A request without a bearer token gets 401
+``WWW-Authenticate: Bearer realm="api"`` (``HTTPBearer`` alone would send a bare ``Bearer``, which
+RFC 6750 §3 does not allow); a bad token gets 401 ``Bearer realm="api", error="invalid_token"``.
 
 Correct.
 
@@ -38,10 +39,18 @@ def create_app() -> FastAPI:
     issuer, audience = os.environ["ISSUER"], os.environ["AUDIENCE"]
     metadata = discover(issuer)
     jwks_client = jwt.PyJWKClient(metadata["jwks_uri"])
-    bearer = HTTPBearer()
+    bearer = HTTPBearer(auto_error=False)
     app = FastAPI()
 
-    def verified_claims(credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> dict[str, Any]:
+    def verified_claims(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> dict[str, Any]:
+        if credentials is None:
+            raise HTTPException(
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                detail="Not authenticated",
+                headers={"WWW-Authenticate": 'Bearer realm="api"'},
+            )
         token = credentials.credentials
         try:
             if str(jwt.get_unverified_header(token).get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
@@ -59,7 +68,7 @@ def create_app() -> FastAPI:
             raise HTTPException(
                 status_code=status.HTTP_401_UNAUTHORIZED,
                 detail="Could not validate credentials",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
             ) from exc
         return claims
 

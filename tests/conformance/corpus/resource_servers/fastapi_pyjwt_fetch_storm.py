@@ -38,10 +38,18 @@ def create_app() -> FastAPI:
     issuer, audience = os.environ["ISSUER"], os.environ["AUDIENCE"]
     metadata = discover(issuer)
     jwks_client = jwt.PyJWKClient(metadata["jwks_uri"], cooldown_duration=0)
-    bearer = HTTPBearer()
+    bearer = HTTPBearer(auto_error=False)
     app = FastAPI()
 
-    def verified_claims(credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)]) -> dict[str, Any]:
+    def verified_claims(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> dict[str, Any]:
+        if credentials is None:
+            raise HTTPException(
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                detail="Not authenticated",
+                headers={"WWW-Authenticate": 'Bearer realm="api"'},
+            )
         token = credentials.credentials
         try:
             if str(jwt.get_unverified_header(token).get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
@@ -59,7 +67,7 @@ def create_app() -> FastAPI:
             raise HTTPException(
                 status_code=status.HTTP_401_UNAUTHORIZED,
                 detail="Could not validate credentials",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
             ) from exc
         return claims
 
