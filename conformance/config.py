@@ -65,6 +65,7 @@ class IssuerMode:
     user_claim: str = "sub"  # the claim the API maps to its user; it carries the subject too
     claims: Mapping[str, Any] = field(default_factory=dict)  # more claims every token carries
     lifetime_s: int = 300
+    local_users: bool = False  # the API maps sub to users of its own (an unknown sub must then be refused)
     key_refresh_wait_s: float = 60.0  # how long the API may take to accept a newly published key (ISS-003)
     key_removal_wait_s: float = 600.0  # how long it may keep accepting a removed key: its key-cache lifetime (ISS-004)
 
@@ -163,6 +164,7 @@ _FILE_KEYS: dict[str, Any] = {
         "user_claim": None,
         "claims": None,
         "lifetime": None,
+        "local_users": None,
         "key_refresh_wait": None,
         "key_removal_wait": None,
     },
@@ -378,6 +380,14 @@ def _seconds(value: Any, name: str, default: float, low: float, high: float) -> 
     return float(value)
 
 
+def _flag(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def _issuer_mode(
     flags: Mapping[str, Any], file: Mapping[str, Any], claims: Mapping[str, Any], username: Any
 ) -> IssuerMode | None:
@@ -428,6 +438,7 @@ def _issuer_mode(
         scope=_text(flags.get("scope") or file.get("scope"), "issuer.scope"),
         user_claim=_text(file.get("user_claim"), "issuer.user_claim") or "sub",
         claims=dict(extra),
+        local_users=_flag(file.get("local_users"), "issuer.local_users"),
         lifetime_s=int(lifetime),
         key_refresh_wait_s=_seconds(file.get("key_refresh_wait"), "issuer.key_refresh_wait", 60, 1, 3600),
         key_removal_wait_s=_seconds(file.get("key_removal_wait"), "issuer.key_removal_wait", 600, 1, 86_400),

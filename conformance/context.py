@@ -68,8 +68,6 @@ class RunState:
         self.brute_force: Any = None
         self.capabilities_lock = threading.Lock()  # discovered once per run (see checks/_capabilities.py)
         self.capabilities: Any = None
-        self.rotation_lock = threading.Lock()  # one probe-key rotation per run (see checks/issuer_keys.py)
-        self.rotation: Any = None
         register_keys(client.redact, config)
         self.token_source: TokenSource | None = None
         self.issuer: IssuerSession | None = None

@@ -88,12 +88,6 @@ class IssuerSession:
             return None
         return entry, load_private_key(self.keys_dir, kid)
 
-    def retired_keys(self) -> list[KeyEntry]:
-        """Keys the issuer no longer publishes (rotated out and past their grace, or retired)."""
-        state = read_state(self.keys_dir)
-        published = {key.kid for key in state.published()}
-        return [key for key in state.keys if key.kid not in published]
-
     def public_jwks(self) -> dict[str, Any]:
         return public_jwks(self.keys_dir, read_state(self.keys_dir))
 

@@ -70,6 +70,12 @@ class Minter:
         expect_refused(self.ctx.accepted(self.mint(**changes)), what=what, hint=hint)
 
 
+def _identity_from_the_issuer(ctx: Context) -> bool:
+    """Issuer mode with an API that may serve the token's own identity: not declared to map sub to its users."""
+    issuer = ctx.state.issuer
+    return issuer is not None and not issuer.mode.local_users and ctx.state.contract.kit_version is None
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -243,9 +249,17 @@ def token_without_sub_is_rejected(ctx: Context) -> str | None:
 def unknown_subject_is_rejected(ctx: Context) -> str | None:
     """A token whose sub names no user is refused with 401 (not served, not a 5xx).
 
+    In issuer mode it applies when the API maps sub to users of its own: ``issuer.local_users: true``,
+    or the target claims the kit's contract.
+
     Impact: A token for a deleted or unknown user accepted keeps access alive after the account is gone.
     """
     _needs_sub(ctx)
+    if _identity_from_the_issuer(ctx):
+        raise Skip(
+            "issuer mode: the API may serve the identity the trusted issuer's token carries, with no user list "
+            "of its own; set issuer.local_users: true (or claim the kit's contract) if it maps sub to its users"
+        )
     Minter(ctx).refused("a token for an unknown user", sub="no-such-user-" + secrets.token_hex(6))
     return None
 
@@ -254,12 +268,36 @@ def unknown_subject_is_rejected(ctx: Context) -> str | None:
 def malformed_sub_is_rejected(ctx: Context) -> str | None:
     """sub as a number, an array, null, or a 10 KB string is refused, never a 5xx.
 
+    In issuer mode, unless the API maps sub to users of its own (``issuer.local_users``), such tokens
+    come signed by the issuer it trusts: only a 5xx fails, and acceptance is noted.
+
     Impact: A subject of the wrong type accepted, or a 5xx, shows identity lookups an attacker can confuse.
     """
     _needs_sub(ctx)
     minter = Minter(ctx)
     username = ctx.login_name or "user"
-    for what, value in (("a number", 42), ("an array", [username]), ("null", None), ("10 KB long", "u" * 10_240)):
+    variants = (("a number", 42), ("an array", [username]), ("null", None), ("10 KB long", "u" * 10_240))
+    if _identity_from_the_issuer(ctx):
+        # The trusted issuer signed these: only a 5xx shows a defect of the API; acceptance is noted.
+        accepted = []
+        for what, value in variants:
+            response = ctx.accepted(minter.mint(sub=value))
+            if response.status >= 500:
+                raise Failure(
+                    f"a token whose sub is {what} made the API fail with {response.status}",
+                    expected="2xx, or a refusal with 401",
+                    actual=describe(response),
+                    hint="Treat sub as an opaque string and refuse any other type with 401.",
+                )
+            if is_success(response):
+                accepted.append(what)
+        if accepted:
+            raise Info(
+                f"tokens of the trusted issuer whose sub is {', '.join(accepted)} are accepted: the API trusts "
+                "the issuer to send well-formed subjects (RFC 7519 §4.1.2: sub is a string)"
+            )
+        return None
+    for what, value in variants:
         minter.refused(f"a token whose sub is {what}", sub=value)
     return None
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ..context import Context
 from ..forge import b64url_encode, encode_json
-from ..issuer.keys import add_probe_key, remove_probe_key
+from ..issuer.keys import SPARE, add_probe_key, read_state, remove_probe_key, retire_spare_key
 from ..issuer.mint import sign
 from ..issuer_mode import IssuerSession
 from ..model import Failure, Level, Need, Skip
@@ -48,11 +47,10 @@ def _session(ctx: Context) -> IssuerSession:
 def keys_outside_the_issuers_key_set_are_refused(ctx: Context) -> str | None:
     """A token signed by a key the issuer does not publish is refused, whatever kid it names.
 
-    Sent: a key the issuer never published, with a new kid, with the kid of the issuer's signing key,
-    and with no kid; and each key the issuer has retired, with its own kid.
+    Sent: tokens signed by a key the issuer never published, with a new kid, with the kid of the
+    issuer's signing key, and with no kid. (A key the issuer has removed is ISS-004's.)
 
-    Impact: a key outside the issuer's JWK Set accepted lets whoever holds that key (anyone, for a
-    generated one; a former holder, for a retired one) mint tokens the API trusts.
+    Impact: a key outside the issuer's JWK Set accepted lets anyone mint tokens the API trusts.
     """
     issuer = _session(ctx)
     claims = issuer.claims()
@@ -71,9 +69,6 @@ def keys_outside_the_issuers_key_set_are_refused(ctx: Context) -> str | None:
         ("a token signed by an unpublished key with the kid of the issuer's signing key", foreign(signer_kid)),
         ("a token signed by an unpublished key with no kid", foreign(None)),
     ]
-    for entry in issuer.retired_keys():
-        retired = issuer.mint(claims, kid=entry.kid)
-        variants.append((f"a token signed by the retired {entry.alg} key {entry.kid}", retired))
     for what, token in variants:
         expect_refused(ctx.accepted(token), what=what, hint=HINT)
     return f"{len(variants)} tokens refused"
@@ -91,25 +86,23 @@ def issuer_and_audience_are_required_and_exact(ctx: Context) -> str | None:
     # identifier the resource server expects for itself".
     issuer = _session(ctx)
     claims = issuer.claims()
-    extended = f"{issuer.mode.url}.attacker.invalid"
-    variants = [
-        ("a token without iss", {k: v for k, v in claims.items() if k != "iss"}),
-        ("a token without aud", {k: v for k, v in claims.items() if k != "aud"}),
-        ("a token whose iss extends the trusted issuer's URL", {**claims, "iss": extended}),
-    ]
+    # An API that ignores iss (or aud) altogether fails JWT-CLM-010 (or JWT-CLM-011) for it: one defect, one
+    # verdict. Here: an API that checks them when present, but does not require them or compares by prefix.
+    checks_iss = not is_success(ctx.accepted(issuer.mint({**claims, "iss": "https://attacker.invalid"})))
+    checks_aud = not is_success(ctx.accepted(issuer.mint({**claims, "aud": "another-api"})))
+    variants = []
+    if checks_iss:
+        variants.append(("a token without iss", {k: v for k, v in claims.items() if k != "iss"}))
+        extended = f"{issuer.mode.url}.attacker.invalid"
+        variants.append(("a token whose iss extends the trusted issuer's URL", {**claims, "iss": extended}))
+    if checks_aud:
+        variants.append(("a token without aud", {k: v for k, v in claims.items() if k != "aud"}))
+    if not variants:
+        raise Skip("the API accepts another issuer and another audience: see JWT-CLM-010 and JWT-CLM-011")
     for what, changed in variants:
         expect_refused(ctx.accepted(issuer.mint(changed)), what=what, hint=HINT)
-    return None
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """What one probe key's life showed: when a token signed by it was accepted, and when refused again."""
-
-    accepted_after_s: float | None  # None: never accepted within the refresh wait
-    removal_checked: bool  # the key was removed and the API watched (the removal wait fits --max-wait)
-    refused_after_s: float | None  # after the key left the set; None: still accepted at the end of the wait
-    last: Any  # the last answer seen
+    ignored = [name for name, checked in (("iss", checks_iss), ("aud", checks_aud)) if not checked]
+    return f"{' and '.join(ignored)} not checked at all: see JWT-CLM-010/011" if ignored else None
 
 
 def _poll(ctx: Context, token: str, wait_s: float, accepted: bool) -> tuple[float | None, Any]:
@@ -125,42 +118,12 @@ def _poll(ctx: Context, token: str, wait_s: float, accepted: bool) -> tuple[floa
         time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
 
-def _too_long(ctx: Context, wait_s: float, setting: str, what: str) -> str | None:
-    if wait_s <= ctx.config.max_wait_s:
-        return None
-    return (
-        f"the API may take up to {wait_s:g} s (issuer.{setting}) to {what}: raise --max-wait to {wait_s:g}, "
-        f"or set issuer.{setting} to what the API's key cache allows"
-    )
-
-
-def _rotation(ctx: Context) -> Rotation:
-    """Publish a probe key, wait for the API to accept it, remove it, wait for the API to refuse it (once per run)."""
-    issuer = _session(ctx)
-    mode, state = issuer.mode, ctx.state
-    with state.rotation_lock:
-        if isinstance(state.rotation, Rotation):
-            return state.rotation
-        too_long = _too_long(ctx, mode.key_refresh_wait_s, "key_refresh_wait", "accept a newly published key")
-        if too_long:
-            raise Skip(too_long)
-        alg = (ctx.parsed.header or {}).get("alg")
-        entry = add_probe_key(issuer.keys_dir, alg if alg in ("RS256", "ES256", "EdDSA") else "RS256")
-        register_private_key(state.client.redact, issuer.keys_dir / f"{entry.kid}.pem", "${ISSUER_KEY}")
-        removal_checked, refused_after = False, None
-        try:
-            token = issuer.mint(issuer.claims(), kid=entry.kid)
-            accepted_after, last = _poll(ctx, token, mode.key_refresh_wait_s, accepted=True)
-            removal_fits = _too_long(ctx, mode.key_removal_wait_s, "key_removal_wait", "drop a removed key") is None
-            if accepted_after is not None and removal_fits:
-                remove_probe_key(issuer.keys_dir, entry.kid)
-                removal_checked = True
-                refused_after, last = _poll(ctx, token, mode.key_removal_wait_s, accepted=False)
-        finally:
-            remove_probe_key(issuer.keys_dir, entry.kid)
-        rotation = Rotation(accepted_after, removal_checked, refused_after, last)
-        state.rotation = rotation
-        return rotation
+def _within_max_wait(ctx: Context, wait_s: float, setting: str, what: str) -> None:
+    if wait_s > ctx.config.max_wait_s:
+        raise Skip(
+            f"the API may take up to {wait_s:g} s (issuer.{setting}) to {what}: raise --max-wait to {wait_s:g}, "
+            f"or set issuer.{setting} to what the API's key cache allows"
+        )
 
 
 @check(
@@ -173,20 +136,28 @@ def _rotation(ctx: Context) -> Rotation:
 def a_newly_published_key_is_accepted(ctx: Context) -> str | None:
     """A token signed by a key the issuer has just published is accepted within the key refresh wait.
 
-    The issuer publishes a probe key (besides its own); the API, meeting its unknown kid, should refetch the
-    JWK Set. Refused for the whole wait (``issuer.key_refresh_wait``), the API would lock every user out when
-    its provider rotates keys.
+    The run publishes a probe key (besides the issuer's own) and removes it when done; the API, meeting its
+    unknown kid, should refetch the JWK Set. Refused for the whole wait (``issuer.key_refresh_wait``), the
+    API would lock every user out when its provider rotates keys.
     """
-    rotation = _rotation(ctx)
-    wait = ctx.require_issuer().mode.key_refresh_wait_s
-    if rotation.accepted_after_s is None:
+    issuer = _session(ctx)
+    wait = issuer.mode.key_refresh_wait_s
+    _within_max_wait(ctx, wait, "key_refresh_wait", "accept a newly published key")
+    alg = (ctx.parsed.header or {}).get("alg")
+    entry = add_probe_key(issuer.keys_dir, alg if alg in ("RS256", "ES256", "EdDSA") else "RS256")
+    register_private_key(ctx.state.client.redact, issuer.keys_dir / f"{entry.kid}.pem", "${ISSUER_KEY}")
+    try:
+        accepted_after, last = _poll(ctx, issuer.mint(issuer.claims(), kid=entry.kid), wait, accepted=True)
+    finally:
+        remove_probe_key(issuer.keys_dir, entry.kid)
+    if accepted_after is None:
         raise Failure(
             f"a token signed by a newly published key was refused for {wait:g} s",
             expected=f"accepted within {wait:g} s (issuer.key_refresh_wait): the API refetches the JWK Set",
-            actual=describe(rotation.last),
+            actual=describe(last),
             hint=ROTATION_HINT,
         )
-    return f"accepted {rotation.accepted_after_s:.1f} s after the key was published"
+    return f"accepted {accepted_after:.1f} s after the key was published"
 
 
 @check(
@@ -199,30 +170,39 @@ def a_newly_published_key_is_accepted(ctx: Context) -> str | None:
 def a_removed_key_is_refused(ctx: Context) -> str | None:
     """A token signed by a key the issuer has removed from its JWK Set is refused within the key removal wait.
 
-    The wait (``issuer.key_removal_wait``) is the key-cache lifetime the API may have: 600 s covers the
+    The key: the issuer's spare, published since the issuer started (so an API that loads the key set once
+    knows it too). The run removes it from the JWK Set (a new spare takes its place) and keeps sending the
+    token. The wait (``issuer.key_removal_wait``) is the key-cache lifetime the API may have: 600 s covers the
     common defaults (jose 10 min, PyJWKClient 5 min); set it to the API's own. It needs --max-wait as long.
 
     Impact: a removed key (rotated out after a compromise) that still works keeps a stolen key usable for
     as long as the API runs.
     """
-    mode = ctx.require_issuer().mode
-    too_long = _too_long(ctx, mode.key_removal_wait_s, "key_removal_wait", "drop a removed key")
-    if too_long:
-        raise Skip(too_long)
-    rotation = _rotation(ctx)
-    if rotation.accepted_after_s is None or not rotation.removal_checked:
-        raise Skip("the API never accepted the probe key, so its removal shows nothing (see ISS-003)")
-    if rotation.refused_after_s is None:
+    issuer = _session(ctx)
+    wait = issuer.mode.key_removal_wait_s
+    _within_max_wait(ctx, wait, "key_removal_wait", "drop a removed key")
+    spare = next((key for key in read_state(issuer.keys_dir).keys if key.status == SPARE), None)
+    if spare is None:
+        raise Skip("the issuer publishes no spare key: restart `jwt-conformance issuer` (it adds one when it starts)")
+    token = issuer.mint(issuer.claims(), kid=spare.kid)
+    before = ctx.accepted(token)
+    if not is_success(before):
+        raise Skip(
+            f"the API refuses a token of the issuer's published spare key ({before.status}), so its removal shows "
+            "nothing: see ISS-003"
+        )
+    retire_spare_key(issuer.keys_dir, spare.kid)  # out of the JWK Set; a new spare is published for the next run
+    refused_after, last = _poll(ctx, token, wait, accepted=False)
+    if refused_after is None:
         raise Failure(
-            "a token signed by a key removed from the issuer's JWK Set was still accepted after "
-            f"{mode.key_removal_wait_s:g} s",
-            expected=f"refused within {mode.key_removal_wait_s:g} s (issuer.key_removal_wait) of the key's removal",
-            actual=describe(rotation.last),
+            f"a token signed by a key removed from the issuer's JWK Set was still accepted after {wait:g} s",
+            expected=f"refused within {wait:g} s (issuer.key_removal_wait) of the key's removal",
+            actual=describe(last),
             hint=ROTATION_HINT,
             level=Level.MUST,
             security=True,
         )
-    return f"refused {rotation.refused_after_s:.1f} s after the key left the JWK Set"
+    return f"refused {refused_after:.1f} s after the key left the JWK Set"
 
 
 @check("ISS-005", level=Level.SHOULD, spec=["RFC 8725 §3.10", "OpenID Connect Core §10.1.1"], needs=[Need.ISSUER])

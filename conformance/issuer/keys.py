@@ -6,19 +6,26 @@ The directory holds one PKCS#8 PEM file per key (``<kid>.pem``, mode 0600) and `
 * ``published``: in the JWK Set; the newest one of each algorithm is that algorithm's active key;
 * ``rotated-out``: replaced by a newer key, still in the JWK Set until ``published_until``;
 * ``retired``: out of the JWK Set (the private key stays, so tokens can still be made with it);
-* ``probe``: published for a while by a run in issuer mode (never active, never the signer), then removed.
+* ``probe``: published for a while by a run in issuer mode (never active, never the signer), then removed;
+* ``spare``: published from the issuer's start but never signing by default: a run in issuer mode signs
+  with it, removes it from the set and checks that the API stops accepting it (another spare replaces it).
 
 Every write replaces the state file atomically, so a running issuer sees either state, never half of one.
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
 import os
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -31,8 +38,8 @@ STATE_FILE = "issuer-state.json"
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 DEFAULT_SIGNER_ALG = "RS256"
 DEFAULT_GRACE_S = 86_400.0
-PUBLISHED, ROTATED_OUT, RETIRED, PROBE = "published", "rotated-out", "retired", "probe"
-_STATUSES = (PUBLISHED, ROTATED_OUT, RETIRED, PROBE)
+PUBLISHED, ROTATED_OUT, RETIRED, PROBE, SPARE = "published", "rotated-out", "retired", "probe", "spare"
+_STATUSES = (PUBLISHED, ROTATED_OUT, RETIRED, PROBE, SPARE)
 _STATE_VERSION = 1
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -53,7 +60,7 @@ class KeyEntry:
     published_until: float | None = None
 
     def published(self, now: float) -> bool:
-        if self.status in (PUBLISHED, PROBE):
+        if self.status in (PUBLISHED, PROBE, SPARE):
             return True
         return self.status == ROTATED_OUT and self.published_until is not None and now < self.published_until
 
@@ -206,6 +213,48 @@ def prepare_dir(keys_dir: Path) -> None:
         raise IssuerError(f"--keys-dir {keys_dir} is not a writable directory: pass a directory this user can write")
 
 
+LOCK_FILE = ".state.lock"
+_held = threading.local()
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextmanager
+def state_lock(keys_dir: Path) -> Iterator[None]:
+    """Hold the keys directory's lock: one read-modify-write of the state file at a time, across threads and
+    processes (a run's rotation checks, ``issuer rotate``, the issuer starting). Re-entrant in a thread."""
+    held: set[str] = getattr(_held, "dirs", None) or set()
+    _held.dirs = held
+    name = str(keys_dir.resolve())
+    if name in held:
+        yield
+        return
+    descriptor = os.open(keys_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "r+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        held.add(name)
+        try:
+            yield
+        finally:
+            held.discard(name)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _changes_state(func: Callable[P, R]) -> Callable[P, R]:
+    """Run ``func(keys_dir, ...)`` under the directory's state lock."""
+
+    @functools.wraps(func)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        keys_dir = args[0]
+        assert isinstance(keys_dir, Path)
+        prepare_dir(keys_dir)
+        with state_lock(keys_dir):
+            return func(*args, **kwargs)
+
+    return locked
+
+
+@_changes_state
 def ensure_keys(keys_dir: Path, algorithms: tuple[str, ...] = ALGORITHMS) -> IssuerState:
     """The state in ``keys_dir``; on first use, one new key per algorithm (RS256 signs)."""
     prepare_dir(keys_dir)
@@ -219,6 +268,7 @@ def ensure_keys(keys_dir: Path, algorithms: tuple[str, ...] = ALGORITHMS) -> Iss
     return state
 
 
+@_changes_state
 def rotate(
     keys_dir: Path, alg: str | None = None, *, grace_s: float = DEFAULT_GRACE_S, retire: bool = False
 ) -> tuple[IssuerState, KeyEntry, tuple[KeyEntry, ...]]:
@@ -257,6 +307,7 @@ def public_jwks(keys_dir: Path, state: IssuerState, now: float | None = None) ->
     return {"keys": keys}
 
 
+@_changes_state
 def add_probe_key(keys_dir: Path, alg: str) -> KeyEntry:
     """Publish a new key of ``alg`` that never signs by default (the rotation checks of a run)."""
     state = read_state(keys_dir)
@@ -265,6 +316,34 @@ def add_probe_key(keys_dir: Path, alg: str) -> KeyEntry:
     return entry
 
 
+@_changes_state
+def ensure_spare_key(keys_dir: Path) -> KeyEntry:
+    """The spare key (published, never the signer), made with the signer's algorithm when there is none."""
+    state = read_state(keys_dir)
+    spare = next((key for key in state.keys if key.status == SPARE), None)
+    if spare is not None:
+        return spare
+    signer = state.entry(state.signer)
+    assert signer is not None  # read_state guarantees it
+    entry = replace(_new_key(keys_dir, signer.alg, time.time()), status=SPARE)
+    write_state(keys_dir, IssuerState(state.signer, (*state.keys, entry)))
+    return entry
+
+
+@_changes_state
+def retire_spare_key(keys_dir: Path, kid: str) -> KeyEntry:
+    """Take the spare ``kid`` out of the JWK Set (retired, its private key kept) and publish a new spare."""
+    state = read_state(keys_dir)
+    now = time.time()
+    keys = tuple(
+        replace(key, status=RETIRED, published_until=now) if key.kid == kid and key.status == SPARE else key
+        for key in state.keys
+    )
+    write_state(keys_dir, IssuerState(state.signer, keys))
+    return ensure_spare_key(keys_dir)
+
+
+@_changes_state
 def remove_probe_keys(keys_dir: Path) -> tuple[str, ...]:
     """Take every probe key out (a run stopped before it could): the issuer does so when it starts."""
     state = read_state(keys_dir)
@@ -274,6 +353,7 @@ def remove_probe_keys(keys_dir: Path) -> tuple[str, ...]:
     return probes
 
 
+@_changes_state
 def remove_probe_key(keys_dir: Path, kid: str) -> None:
     """Take a probe key out of the JWK Set and the directory (other keys are never removed)."""
     state = read_state(keys_dir)

@@ -10,13 +10,14 @@ from typing import TextIO
 
 from .app import IssuerServer, KeyCache
 from .endpoint import Endpoint, record_endpoint
-from .keys import ensure_keys, remove_probe_keys
+from .keys import ensure_keys, ensure_spare_key, remove_probe_keys
 
 
 def start(keys_dir: Path, host: str = "127.0.0.1", port: int = 9999, issuer: str | None = None) -> IssuerServer:
     """The issuer bound and ready to serve (keys created on first use); :class:`IssuerError` if it cannot be."""
     ensure_keys(keys_dir)
     remove_probe_keys(keys_dir)  # left by a run that was killed before it could remove them
+    ensure_spare_key(keys_dir)  # published from now on, so that an API that loads keys once knows it
     state = ensure_keys(keys_dir)
     server = IssuerServer(host, port, KeyCache(keys_dir, state), issuer)
     record_endpoint(keys_dir, Endpoint(server.urls.issuer, server.listening))  # found by `run --issuer-keys DIR`

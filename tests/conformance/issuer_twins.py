@@ -8,6 +8,7 @@ of these, the way hand-written verifiers get it wrong:
 
 * ``unverified``: decodes without checking the signature (``verify_signature: False``), claims still checked;
 * ``optional_iss_aud``: compares ``iss`` and ``aud`` only when the token carries them, and ``iss`` by prefix;
+* ``ignores_aud``: never looks at ``aud`` (``verify_aud: False``), everything else checked;
 * ``never_refresh``: fetches the key set once and keeps it (a key published later is never accepted);
 * ``never_forget``: refetches on an unknown kid but adds keys to its cache and never drops one;
 * ``storm``: refetches the key set for every unknown kid, with no cooldown.
@@ -24,7 +25,7 @@ import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-DEFECTS = ("unverified", "optional_iss_aud", "never_refresh", "never_forget", "storm")
+DEFECTS = ("unverified", "optional_iss_aud", "ignores_aud", "never_refresh", "never_forget", "storm")
 
 
 class KeySet:
@@ -60,7 +61,7 @@ def resource_server(
     issuer: str,
     endpoint: str,
     audience: str,
-    users: set[str],
+    users: set[str] | None,
     defect: str | None = None,
     cooldown: float = 1.0,
     max_age: float = 3.0,
@@ -111,6 +112,9 @@ def resource_server(
                         return refuse("wrong issuer")
                     if "aud" in claims and claims["aud"] != audience:
                         return refuse("wrong audience")
+                elif defect == "ignores_aud":
+                    only = {"verify_aud": False, "require": ["exp", "iss", "sub"]}
+                    claims = jwt.decode(token, key.key, algorithms=[jwk["alg"]], issuer=issuer, options=only)
                 else:
                     claims = jwt.decode(
                         token,
@@ -122,7 +126,7 @@ def resource_server(
                     )
         except (jwt.PyJWTError, ValueError, KeyError, TypeError):
             return refuse("invalid token")
-        if claims.get("sub") not in users:
+        if users is not None and claims.get("sub") not in users:  # None: serves any subject the issuer vouches for
             return refuse("unknown user")
         return claims
 

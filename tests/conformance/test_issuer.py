@@ -19,6 +19,7 @@ import jwt
 import pytest
 
 from conformance.issuer import STATE_FILE, IssuerError, ensure_keys, mint, read_state, rotate
+from conformance.issuer.keys import LOCK_FILE
 from conformance.issuer.serve import start
 
 from ..server_process import stop_process
@@ -120,7 +121,9 @@ def header(token: str) -> dict[str, Any]:
     return data
 
 
-def test_it_serves_discovery_and_a_public_jwks_of_three_algorithms(tmp_path: Path, start_issuer: Any) -> None:
+def test_it_serves_discovery_and_a_public_jwks_of_three_algorithms_and_a_spare(
+    tmp_path: Path, start_issuer: Any
+) -> None:
     issuer = start_issuer(tmp_path / "keys")
     assert issuer.issuer == f"http://127.0.0.1:{issuer.port}"
     assert issuer.jwks_uri == f"{issuer.issuer}/.well-known/jwks.json"
@@ -134,8 +137,8 @@ def test_it_serves_discovery_and_a_public_jwks_of_three_algorithms(tmp_path: Pat
     assert document["id_token_signing_alg_values_supported"] == ["ES256", "EdDSA", "RS256"]
     assert document["subject_types_supported"] == ["public"]
     keys = issuer.jwks()["keys"]
-    assert sorted(key["alg"] for key in keys) == sorted(ALGS)
-    assert len({key["kid"] for key in keys}) == 3
+    assert sorted(key["alg"] for key in keys) == sorted([*ALGS, "RS256"])  # the spare has the signer's alg
+    assert len({key["kid"] for key in keys}) == 4
     for key in keys:
         assert set(key) == PUBLIC_MEMBERS[key["kty"]], key["kty"]
         assert not PRIVATE_MEMBERS & set(key)
@@ -167,7 +170,7 @@ def test_keys_and_state_are_private_files(tmp_path: Path) -> None:
     state = ensure_keys(keys_dir)
     assert stat.S_IMODE(keys_dir.stat().st_mode) == 0o700
     files = sorted(path.name for path in keys_dir.iterdir())
-    assert files == sorted([STATE_FILE, *(f"{entry.kid}.pem" for entry in state.keys)])
+    assert files == sorted([STATE_FILE, LOCK_FILE, *(f"{entry.kid}.pem" for entry in state.keys)])
     for path in keys_dir.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     rotate(keys_dir)
@@ -244,8 +247,8 @@ def test_a_running_issuer_publishes_a_rotation_and_retire_removes_the_old_key(
     assert final.entry(es_before.kid).status == "retired"  # type: ignore[union-attr]
     kids = issuer.kids()
     assert old_signer not in kids and es_before.kid not in kids
-    assert kids == {entry.kid for entry in final.keys if entry.status == "published"}
-    assert len(kids) == 3  # the new RS256 and ES256 keys, the EdDSA key
+    assert kids == {entry.kid for entry in final.keys if entry.status in ("published", "spare")}
+    assert len(kids) == 4  # the new RS256 and ES256 keys, the EdDSA key, the spare
     with pytest.raises(jwt.PyJWKClientError):
         verify(old_token, issuer.jwks_uri)
     # a retired key still signs on request: the token names a kid the JWK Set no longer has

@@ -103,6 +103,7 @@ def test_a_correct_resource_server_passes_every_issuer_check_and_the_minted_clai
         ("unverified", "ISS-001", Status.FAIL),
         ("optional_iss_aud", "ISS-002", Status.FAIL),
         ("never_refresh", "ISS-003", Status.WARN),
+        ("never_refresh", "ISS-004", Status.FAIL),
         ("never_forget", "ISS-004", Status.FAIL),
         ("storm", "ISS-005", Status.WARN),
     ],
@@ -114,18 +115,48 @@ def test_each_issuer_check_fails_on_the_twin_broken_its_way(
     assert results[check_id].status is status, explain(results)
 
 
-def test_the_never_refreshing_twin_is_not_judged_on_key_removal(issuer: Issuer) -> None:
-    """It never accepted the probe key, so ISS-004 can show nothing: skipped, not passed."""
+def test_the_never_refreshing_twin_fails_both_ways(issuer: Issuer) -> None:
+    """It never accepts a new key (ISS-003), and keeps the spare it loaded at start after its removal (ISS-004)."""
     results = issuer_run(twin(issuer, "never_refresh"), issuer, ["ISS-003", "ISS-004"])
-    assert results["ISS-004"].status is Status.SKIP, explain(results)
-    assert "never accepted the probe key" in results["ISS-004"].message
+    assert (results["ISS-003"].status, results["ISS-004"].status) == (Status.WARN, Status.FAIL), explain(results)
 
 
-def test_the_probe_key_leaves_the_keys_directory_after_the_run(issuer: Issuer) -> None:
-    before = read_state(Path(issuer.keys_dir))
-    issuer_run(twin(issuer), issuer, ["ISS-003", "ISS-004"])
-    assert read_state(Path(issuer.keys_dir)) == before
-    assert issuer.kids() == {key.kid for key in before.published()}
+def test_the_probe_key_leaves_the_keys_directory_and_a_new_spare_replaces_the_removed_one(issuer: Issuer) -> None:
+    keys_dir = Path(issuer.keys_dir)
+    before = read_state(keys_dir)
+    (spare,) = [key for key in before.keys if key.status == "spare"]
+    results = issuer_run(twin(issuer), issuer, ["ISS-003", "ISS-004"])
+    assert {r.status for r in results.values()} == {Status.PASS}, explain(results)
+    after = read_state(keys_dir)
+    assert {key.kid for key in after.keys if key.status == "probe"} == set()
+    assert after.entry(spare.kid) is not None and after.entry(spare.kid).status == "retired"  # type: ignore[union-attr]
+    (new_spare,) = [key for key in after.keys if key.status == "spare"]
+    assert issuer.kids() == {key.kid for key in after.published()} and new_spare.kid in issuer.kids()
+    assert spare.kid not in issuer.kids()
+
+
+def test_an_api_that_ignores_aud_fails_the_audience_check_once_not_twice(issuer: Issuer) -> None:
+    """One defect, one verdict: JWT-CLM-011 (another audience accepted) owns it; ISS-002 still judges iss."""
+    results = issuer_run(twin(issuer, "ignores_aud"), issuer, ["ISS-002", "JWT-CLM-011"])
+    assert (results["JWT-CLM-011"].status, results["ISS-002"].status) == (Status.FAIL, Status.PASS), explain(results)
+    assert results["ISS-002"].message == "aud not checked at all: see JWT-CLM-010/011"
+
+
+def test_an_unknown_sub_is_judged_only_where_the_api_maps_sub_to_its_users(issuer: Issuer) -> None:
+    """A resource server may serve the issuer's identity with no user list: JWT-CLM-007 skips unless told."""
+    open_api = resource_server(
+        issuer=issuer.issuer, endpoint=f"http://127.0.0.1:{issuer.port}", audience=AUDIENCE, users=None
+    )
+    results = issuer_run(open_api, issuer, ["JWT-CLM-007", "JWT-CLM-008"])
+    assert results["JWT-CLM-007"].status is Status.SKIP, explain(results)
+    assert "issuer.local_users: true" in results["JWT-CLM-007"].message
+    # PyJWT refuses a non-string sub and takes a 10 KB one: signed by the trusted issuer, that is noted.
+    assert results["JWT-CLM-008"].status is Status.INFO, explain(results)
+    noted = "tokens of the trusted issuer whose sub is 10 KB long are accepted"
+    assert results["JWT-CLM-008"].message.startswith(noted)
+    local = issuer_run(twin(issuer), issuer, ["JWT-CLM-007", "JWT-CLM-008"], issuer_mode=mode(issuer, local_users=True))
+    assert local["JWT-CLM-007"].status is Status.PASS, explain(local)  # the twin refuses subjects not in USERS
+    assert local["JWT-CLM-008"].status is Status.PASS, explain(local)
 
 
 def test_waits_longer_than_max_wait_skip_with_the_way_out(issuer: Issuer) -> None:
@@ -249,9 +280,9 @@ def test_cli_issuer_mode_on_the_reference_server_passes_and_shows_no_credential(
 ) -> None:
     state_before = read_state(Path(issuer.keys_dir))
     config = tmp_path / "conformance.yaml"
-    config.write_text(
+    config.write_text(  # the reference server maps sub to its users: an unknown sub must be refused (JWT-CLM-007)
         f"issuer:\n  key_refresh_wait: {REFRESH_WAIT_S}\n  key_removal_wait: {REMOVAL_WAIT_S}\n"
-        "  second_subject: carol\n"
+        "  second_subject: carol\n  local_users: true\n"
     )
     report, junit = tmp_path / "report.json", tmp_path / "report.xml"
     done = subprocess.run(
@@ -300,19 +331,21 @@ def test_cli_issuer_mode_on_the_reference_server_passes_and_shows_no_credential(
         body = "".join(pem.read_text().splitlines()[1:-1])
         assert body[:40] not in outputs
     assert "eyJ" not in outputs.replace("${", "")  # no compact JWS survives redaction
-    assert read_state(Path(issuer.keys_dir)) == state_before
+    after = read_state(Path(issuer.keys_dir))
+    assert after.signer == state_before.signer and not [key for key in after.keys if key.status == "probe"]
 
 
 def test_the_issuer_takes_out_probe_keys_a_killed_run_left(tmp_path: Path) -> None:
     from conformance.issuer.keys import add_probe_key, ensure_keys
 
     keys_dir = tmp_path / "keys"
-    published = {key.kid for key in ensure_keys(keys_dir).published()}
+    ensure_keys(keys_dir)
     left = add_probe_key(keys_dir, "RS256")
     assert (keys_dir / f"{left.kid}.pem").exists()
     started = Issuer(keys_dir, tmp_path).wait_ready()
     try:
-        assert started.kids() == published
+        assert started.kids() == {key.kid for key in read_state(keys_dir).published()}
+        assert left.kid not in started.kids()
         assert read_state(keys_dir).entry(left.kid) is None and not (keys_dir / f"{left.kid}.pem").exists()
     finally:
         stop_process(started.process)
