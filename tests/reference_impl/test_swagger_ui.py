@@ -24,6 +24,7 @@ from reference_impl.errors import InstallError
 
 from ..browser import browser, console_errors
 from ..server_process import StartServer, server_env, start_server
+from .swagger_ui_page import SwaggerUI
 
 __all__ = ["browser", "start_server"]  # the fixtures, imported for the tests below
 
@@ -87,8 +88,6 @@ def test_docs_contract_is_the_contract_with_this_server_first(raw_client: TestCl
 @pytest.mark.e2e
 def test_the_browser_catches_a_page_that_needs_the_network(browser: Any) -> None:
     """The guard of the test below can fail: a page loading a script from off loopback is seen and reported."""
-    from .swagger_ui_page import SwaggerUI
-
     browser.get("data:text/html,<script src='http://assets.example.invalid/ui.js'></script>")
     page = SwaggerUI(browser, "")
     assert page.requests_off_loopback() == ["http://assets.example.invalid/ui.js"]
@@ -99,8 +98,6 @@ def test_the_browser_catches_a_page_that_needs_the_network(browser: Any) -> None
 def test_swagger_ui_logs_in_and_calls_the_api_with_no_network(
     browser: Any, start_server: StartServer, tmp_path: Path
 ) -> None:
-    from .swagger_ui_page import SwaggerUI
-
     server = start_server(server_env(tmp_path / "users.db", None), "--dev", "--demo-users")
     page = SwaggerUI(browser, server.base_url)
 
