@@ -3,8 +3,9 @@
     ReferenceServerError
     ├── SettingsError      an environment variable has an invalid value
     ├── WeakSecretError    the signing secret is missing, short or well known
-    └── UserStoreError     the user store refused an operation (unknown user, bad input)
-        └── DuplicateUserError   a user of that name exists
+    ├── UserStoreError     the user store refused an operation (unknown user, bad input)
+    │   └── DuplicateUserError   a user of that name exists
+    └── InstallError       a file the server serves is missing from the install (Swagger UI's)
 
 Errors of requests never raise out of a handler: they become RFC 6749 / RFC 6750 answers.
 """
@@ -30,3 +31,7 @@ class UserStoreError(ReferenceServerError):
 
 class DuplicateUserError(UserStoreError):
     """Raised when a user is added under a name that is taken."""
+
+
+class InstallError(ReferenceServerError):
+    """Raised when a file the server serves (Swagger UI's script, stylesheet or icon) is not installed."""

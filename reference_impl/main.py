@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from .contract import load_contract
+from .docs_ui import DOCS_PATHS as UI_PATHS, docs_router
 from .external_tokens import ExternalTokens
 from .grants import GrantStore
 from .oauth_errors import BearerError
@@ -22,7 +22,7 @@ from .state import AppState
 from .store import UserStore
 from .throttle import LoginThrottle
 
-DOCS_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
+DOCS_PATHS = ("/openapi.json", *UI_PATHS)
 
 
 def build_state(settings: Settings) -> AppState:
@@ -51,13 +51,15 @@ def build_state(settings: Settings) -> AppState:
 
 def create_app(settings: Settings) -> FastAPI:
     """The reference server. Raises ``WeakSecretError`` unless ``settings.secret_key`` is strong (HS*),
-    or ``SettingsError`` unless the private key matches the algorithm (RS256, ES256, EdDSA).
+    or ``SettingsError`` unless the private key matches the algorithm (RS256, ES256, EdDSA), or
+    ``InstallError`` if Swagger UI's files are not installed.
 
     The app may be started and stopped several times (test clients do); whoever created it closes
     its resources: ``app.state.reference.close()``.
     """
-    state = build_state(settings)
     contract = load_contract()
+    docs = docs_router(contract)  # before anything is opened: a broken install fails here
+    state = build_state(settings)
 
     app = FastAPI(
         title=contract["info"]["title"],
@@ -85,16 +87,6 @@ def create_app(settings: Settings) -> FastAPI:
     async def openapi() -> dict[str, Any]:
         return contract
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title=contract["info"]["title"],
-            oauth2_redirect_url="/docs/oauth2-redirect",
-        )
-
-    @app.get("/docs/oauth2-redirect", include_in_schema=False)
-    async def oauth2_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+    app.include_router(docs)
 
     return app

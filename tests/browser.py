@@ -52,8 +52,7 @@ def browser() -> Iterator[Any]:
         "--disable-dev-shm-usage",
         "--disable-gpu",
         "--window-size=1280,1600",
-        f"--proxy-server={DEAD_PROXY}",
-        "--proxy-bypass-list=<-loopback>",
+        f"--proxy-server={DEAD_PROXY}",  # loopback bypasses a proxy by default ("<-loopback>" would send it there)
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
