@@ -2,7 +2,9 @@
 
 One rule per check that ran (ID, name, requirement, spec clauses, help with the fix); one result per fail
 (level ``error``) and warn (level ``warning``). A finding is about a deployed API, not a line of source:
-its location is the target's base URL (``artifactLocation.uri``), and ``partialFingerprints`` (check ID
+its location is on the target, the path of the request that showed it relative to the base ``TARGET``,
+which ``originalUriBaseIds`` sets to the target's base URL (SARIF §3.14.14). GitHub code scanning refuses
+an absolute ``http(s)`` URI in a location; it takes the relative one. ``partialFingerprints`` (check ID
 and target) keep the same finding one alert from run to run.
 """
 
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from ..model import Level, Result, Status, Summary
 from . import FileReporter, RunInfo, finding_lines
@@ -19,6 +23,26 @@ from .rules import area_of, rule_name
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 RESULT_LEVELS = {Status.FAIL: "error", Status.WARN: "warning"}
 DEFAULT_LEVELS = {Level.MUST: "error", Level.SHOULD: "warning", Level.MAY: "note"}
+TARGET = "TARGET"  # the uriBaseId of every location: the target's base URL
+
+
+def target_base(base_url: str) -> str:
+    """The base URL as a SARIF base URI (it ends with a slash)."""
+    return base_url if base_url.endswith("/") else base_url + "/"
+
+
+def location_uri(result: Result, base_url: str) -> str:
+    """Where on the target ``result`` was seen, relative to its base: the path of its last request there."""
+    base = urlsplit(target_base(base_url))
+    for exchange in reversed(result.exchanges):
+        url = urlsplit(exchange.url)
+        if (url.scheme, url.netloc) == (base.scheme, base.netloc):
+            relative = posixpath.relpath(url.path or "/", base.path)
+            if relative != ".":
+                # a colon in a relative path's first segment would read as a scheme: it is escaped too
+                return quote(relative, safe="/-._~!$&'()*+,;=@%")
+            break
+    return "."  # the base itself
 
 
 def _help(result: Result) -> dict[str, str]:
@@ -59,6 +83,7 @@ def _fingerprint(result: Result, target: str) -> str:
 
 
 def _result(result: Result, index: int, target: str) -> dict[str, Any]:
+    location = {"uri": location_uri(result, target), "uriBaseId": TARGET}
     properties: dict[str, Any] = {"verdict": str(result.status), "requirementLevel": str(result.level)}
     if result.exchanges:
         last = result.exchanges[-1]
@@ -70,7 +95,7 @@ def _result(result: Result, index: int, target: str) -> dict[str, Any]:
         "ruleIndex": index,
         "level": RESULT_LEVELS[result.status],
         "message": {"text": _message(result)},
-        "locations": [{"physicalLocation": {"artifactLocation": {"uri": target}}}],
+        "locations": [{"physicalLocation": {"artifactLocation": location}}],
         "partialFingerprints": {"jwtConformanceFinding/v1": _fingerprint(result, target)},
         "properties": properties,
     }
@@ -93,6 +118,9 @@ def sarif_document(info: RunInfo, results: list[Result], summary: Summary) -> di
                         "version": info.tool_version,
                         "rules": [_rule(first[check_id]) for check_id in rules],
                     }
+                },
+                "originalUriBaseIds": {
+                    TARGET: {"uri": target_base(target), "description": {"text": "The target's base URL"}}
                 },
                 "invocations": [{"executionSuccessful": True, "startTimeUtc": info.started_at}],
                 "results": [

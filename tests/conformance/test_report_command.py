@@ -102,7 +102,11 @@ def test_run_writes_html_and_sarif_for_a_target_answering_html(raw_server: Any, 
     sarif = json.loads((tmp_path / "r.sarif").read_text("utf-8"))
     findings = sarif["runs"][0]["results"]
     assert {f["ruleId"]: f["level"] for f in findings}["TOKEN-001"] == "error"
-    assert {f["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for f in findings} == {url}
+    assert sarif["runs"][0]["originalUriBaseIds"]["TARGET"]["uri"] == url + "/"
+    locations = {f["ruleId"]: f["locations"][0]["physicalLocation"]["artifactLocation"] for f in findings}
+    assert locations["TOKEN-006"] == {"uri": "token", "uriBaseId": "TARGET"}  # the request that showed it
+    assert locations["TOKEN-001"] == {"uri": ".", "uriBaseId": "TARGET"}  # no request kept: the target itself
+    assert not [where for where in locations.values() if "://" in where["uri"] or not where["uri"]]
     page = (tmp_path / "r.html").read_text("utf-8")
     assert "&lt;script&gt;document.title=&#x27;owned&#x27;&lt;/script&gt;" in page
     assert "<script>document.title" not in page

@@ -195,7 +195,10 @@ def test_sarif_validates_with_a_rule_per_check_and_a_result_per_fail_and_warn(tm
     assert [(r["ruleId"], r["level"]) for r in run["results"]] == [("JWT-ALG-001", "error"), ("TOKEN-004", "warning")]
     for finding in run["results"]:
         assert rules[finding["ruleIndex"]]["id"] == finding["ruleId"]
-        assert finding["locations"] == [{"physicalLocation": {"artifactLocation": {"uri": "http://127.0.0.1"}}}]
+    # on the target: the path of the request that showed it, or the base itself; never an http URI (GitHub)
+    locations = [r["locations"][0]["physicalLocation"]["artifactLocation"] for r in run["results"]]
+    assert locations == [{"uri": "users/me", "uriBaseId": "TARGET"}, {"uri": ".", "uriBaseId": "TARGET"}]
+    assert run["originalUriBaseIds"]["TARGET"]["uri"] == "http://127.0.0.1/"
     alg = rules[1]
     assert alg["name"] == "AlgNoneIsRejected"
     assert alg["shortDescription"] == {"text": "alg none is refused."}
