@@ -24,6 +24,7 @@ from conformance.reporters.sarif import SarifReporter
 from conformance.runner import run
 
 from .harness import BASE_URL, config_for
+from .test_reporters import sarif_validator
 from .tutorial_app import tutorial_app
 
 FORMATS = {"html": "r.html", "sarif": "r.sarif", "junit": "r.xml", "markdown": "r.md"}
@@ -70,6 +71,7 @@ def test_a_rendered_report_is_the_file_the_run_wrote(tmp_path: Path) -> None:
     for file in FORMATS.values():
         assert (tmp_path / "again" / file).read_bytes() == (run_dir / file).read_bytes(), file
     sarif = json.loads((run_dir / "r.sarif").read_text("utf-8"))
+    assert [e.message for e in sarif_validator().iter_errors(sarif)] == []
     levels = sorted(r["level"] for r in sarif["runs"][0]["results"])
     assert levels == ["error"] * summary.counts[Status.FAIL] + ["warning"] * summary.counts[Status.WARN]
 
