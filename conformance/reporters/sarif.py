@@ -1,7 +1,8 @@
 """SARIF 2.1.0 for GitHub code scanning and other SARIF viewers.
 
 One rule per check that ran (ID, name, requirement, spec clauses, help with the fix); one result per fail
-(level ``error``) and warn (level ``warning``). A finding is about a deployed API, not a line of source:
+(level ``error``) and warn (level ``warning``); a check that could not decide (verdict ``error``) is a tool
+execution notification of the invocation. A finding is about a deployed API, not a line of source:
 its location is on the target, the path of the request that showed it relative to the base ``TARGET``,
 which ``originalUriBaseIds`` sets to the target's base URL (SARIF §3.14.14). GitHub code scanning refuses
 an absolute ``http(s)`` URI in a location; it takes the relative one. ``partialFingerprints`` (check ID
@@ -101,6 +102,14 @@ def _result(result: Result, index: int, target: str) -> dict[str, Any]:
     }
 
 
+def _undecided(result: Result, index: int) -> dict[str, Any]:
+    return {
+        "level": "error",
+        "message": {"text": _message(result)},
+        "associatedRule": {"id": result.id, "index": index},
+    }
+
+
 def sarif_document(info: RunInfo, results: list[Result], summary: Summary) -> dict[str, Any]:
     target = info.config.base_url
     rules: dict[str, int] = {}  # check ID -> its rule's index
@@ -122,7 +131,15 @@ def sarif_document(info: RunInfo, results: list[Result], summary: Summary) -> di
                 "originalUriBaseIds": {
                     TARGET: {"uri": target_base(target), "description": {"text": "The target's base URL"}}
                 },
-                "invocations": [{"executionSuccessful": True, "startTimeUtc": info.started_at}],
+                "invocations": [
+                    {
+                        "executionSuccessful": True,
+                        "startTimeUtc": info.started_at,
+                        "toolExecutionNotifications": [
+                            _undecided(result, rules[result.id]) for result in results if result.status is Status.ERROR
+                        ],
+                    }
+                ],
                 "results": [
                     _result(result, rules[result.id], target) for result in results if result.status in RESULT_LEVELS
                 ],

@@ -216,6 +216,9 @@ def test_sarif_validates_with_a_rule_per_check_and_a_result_per_fail_and_warn(tm
         "fix: Pin the algorithm.",
         f"reproduce: {EXCHANGE.curl}",
     ]
+    (undecided,) = run["invocations"][0]["toolExecutionNotifications"]
+    assert undecided["associatedRule"] == {"id": "BEARER-014", "index": 5}
+    assert undecided["message"]["text"] == "BEARER-014 (error): no answer within 10 s"
     fingerprints = {r["partialFingerprints"]["jwtConformanceFinding/v1"] for r in run["results"]}
     assert len(fingerprints) == 2
     assert run["properties"]["summary"] == {"pass": 1, "fail": 1, "warn": 1, "info": 1, "skip": 1, "error": 1}
