@@ -90,6 +90,7 @@ def test_the_html_report_reads_filters_and_copies_in_a_browser(browser: Any, tmp
     segments = [rect.get_attribute("class") for rect in browser.find_elements("css selector", "svg.chart rect")]
     assert segments == ["s-pass", "s-fail", "s-warn", "s-fail", "s-skip"]  # by area, then verdict
     assert visible(browser) == [result.id for result in RESULTS]
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0  # loads nothing
     browser.save_screenshot(str(shots / "html-report-all.png"))
 
     click_filter(browser, "status", "fail")
