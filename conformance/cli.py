@@ -19,9 +19,12 @@ from .model import Result, Status, Summary
 from .registry import Check, all_checks, select
 from .reporters import Reporter, RunInfo
 from .reporters.console import ConsoleReporter
+from .reporters.html_report import HtmlReporter
 from .reporters.json_report import JsonReporter
 from .reporters.junit import JunitReporter
 from .reporters.markdown import MarkdownReporter
+from .reporters.sarif import SarifReporter
+from .reporters.saved import load_report
 from .runner import run
 from .target_contract import TargetContract, current_kit_version, kit_contract_path
 
@@ -94,7 +97,12 @@ def exit_code(summary: Summary) -> int:
 
 
 def make_reporters(
-    json_report: Path | None, junit_report: Path | None, markdown_report: Path | None, verbose: bool = False
+    json_report: Path | None,
+    junit_report: Path | None,
+    markdown_report: Path | None,
+    verbose: bool = False,
+    html_report: Path | None = None,
+    sarif_report: Path | None = None,
 ) -> list[Reporter]:
     reporters: list[Reporter] = [ConsoleReporter(verbose=verbose)]
     if json_report:
@@ -103,6 +111,10 @@ def make_reporters(
         reporters.append(JunitReporter(junit_report))
     if markdown_report:
         reporters.append(MarkdownReporter(markdown_report))
+    if html_report:
+        reporters.append(HtmlReporter(html_report))
+    if sarif_report:
+        reporters.append(SarifReporter(sarif_report))
     return reporters
 
 
@@ -129,6 +141,8 @@ report_options = _stacked(
     click.option("--json-report", type=_path, help="Write the JSON report here."),
     click.option("--junit-report", type=_path, help="Write a JUnit XML report here."),
     click.option("--markdown-report", type=_path, help="Write a Markdown report here."),
+    click.option("--html-report", type=_path, help="Write a self-contained HTML report here."),
+    click.option("--sarif-report", type=_path, help="Write a SARIF 2.1.0 report here (GitHub code scanning)."),
     click.option("-v", "--verbose", is_flag=True, help="Show every non-pass message while running."),
 )
 # The target flags shared by ``run`` and ``fuzz``.
@@ -235,13 +249,16 @@ def run_command(
     json_report: Path | None,
     junit_report: Path | None,
     markdown_report: Path | None,
+    html_report: Path | None,
+    sarif_report: Path | None,
     verbose: bool,
     **flags: Any,
 ) -> None:
     """Run the conformance checks against a deployed server."""
     try:
         config = build_config(flags, config_file=config_file)
-        summary = execute_run(config, make_reporters(json_report, junit_report, markdown_report, verbose))
+        reporters = make_reporters(json_report, junit_report, markdown_report, verbose, html_report, sarif_report)
+        summary = execute_run(config, reporters)
     except ConformanceError as exc:
         _fail_usage(exc)
         return
@@ -278,6 +295,8 @@ def demo_command(
     json_report: Path | None,
     junit_report: Path | None,
     markdown_report: Path | None,
+    html_report: Path | None,
+    sarif_report: Path | None,
     hash_profile: str,
     include: tuple[str, ...],
     skip: tuple[str, ...],
@@ -297,11 +316,41 @@ def demo_command(
                 contract_kit_version=version,
             )
             click.echo(f"reference server started at {config.base_url} (temporary database, demo users)", err=True)
-            summary = execute_run(config, make_reporters(json_report, junit_report, markdown_report, verbose))
+            reporters = make_reporters(json_report, junit_report, markdown_report, verbose, html_report, sarif_report)
+            summary = execute_run(config, reporters)
     except ConformanceError as exc:
         _fail_usage(exc)
         return
     sys.exit(exit_code(summary))
+
+
+RENDERERS = {"html": HtmlReporter, "sarif": SarifReporter, "junit": JunitReporter, "markdown": MarkdownReporter}
+
+
+@cli.command("report")
+@click.argument("report_file", metavar="REPORT.json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--html", type=_path, help="Write the HTML report here.")
+@click.option("--sarif", type=_path, help="Write the SARIF 2.1.0 report here.")
+@click.option("--junit", type=_path, help="Write the JUnit XML report here.")
+@click.option("--markdown", type=_path, help="Write the Markdown report here.")
+def report_command(report_file: Path, **outputs: Path | None) -> None:
+    """Render a saved JSON report (--json-report) as HTML, SARIF, JUnit XML or Markdown."""
+    wanted = {name: path for name, path in outputs.items() if path is not None}
+    if not wanted:
+        click.echo("error: nothing to write: give --html, --sarif, --junit or --markdown with a file name", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        saved = load_report(report_file, tool_version())
+        for name, path in wanted.items():
+            try:
+                RENDERERS[name](path).write(saved)
+            except OSError as exc:
+                raise ConfigError(f"cannot write --{name} {path}: {exc.strerror or exc}") from None
+    except ConformanceError as exc:
+        _fail_usage(exc)
+        return
+    for name, path in wanted.items():
+        click.echo(f"{name}: {path}", err=True)
 
 
 @cli.command("fuzz")

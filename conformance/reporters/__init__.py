@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..config import RunConfig
 from ..model import Result, Summary
 from ..redaction import Redactor, for_config
 from ..registry import Check
+
+if TYPE_CHECKING:
+    from .saved import SavedRun
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,11 @@ class Reporter(Protocol):
 
 
 class FileReporter:
-    """Collects the results and writes one file at the end (``write``)."""
+    """Collects the results and writes one file at the end.
+
+    It renders what the JSON report keeps of the run (``saved.kept``), so that the same format rendered
+    later from the JSON report (``jwt-conformance report``) is the same file.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -52,8 +59,15 @@ class FileReporter:
     def finish(self, summary: Summary) -> None:
         if self.info is None:
             raise RuntimeError("finish() before start()")
+        from .saved import kept
+
+        self.write(kept(self.info, self.results, summary))
+
+    def write(self, run: SavedRun) -> None:
+        """Render ``run`` (a saved run: see ``saved``) into the file."""
+        self.info, self.results = run.info, list(run.results)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(self.render(self.info, summary), encoding="utf-8")
+        self.path.write_text(self.render(run.info, run.summary), encoding="utf-8")
 
     def render(self, info: RunInfo, summary: Summary) -> str:
         raise NotImplementedError

@@ -2,9 +2,9 @@
 
 The reference app (keys given, second and disabled users, every capability it has) and the FastAPI-tutorial
 server (its key cracked, ``--profile fastapi``) are run in-process with every check; the console output and
-the JSON, JUnit and Markdown reports are then searched for each issued access and refresh token, every
-16-character piece of their signatures, the passwords and the keys; and every JWT-shaped string left in a
-report must fail to verify with the server's key.
+the JSON, JUnit, Markdown, HTML (as read, unescaped) and SARIF reports are then searched for each issued
+access and refresh token, every 16-character piece of their signatures, the passwords and the keys; and
+every JWT-shaped string left in a report must fail to verify with the server's key.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import io
 import json
 import re
@@ -32,9 +33,11 @@ from conformance.contract import load_contract
 from conformance.model import Profile, Status
 from conformance.registry import all_checks, select
 from conformance.reporters.console import ConsoleReporter
+from conformance.reporters.html_report import HtmlReporter
 from conformance.reporters.json_report import JsonReporter
 from conformance.reporters.junit import JunitReporter
 from conformance.reporters.markdown import MarkdownReporter
+from conformance.reporters.sarif import SarifReporter
 from conformance.runner import run
 from reference_impl.grants import GrantStore
 from reference_impl.security import IssuedToken, Tokens
@@ -87,7 +90,7 @@ class Outputs:
 
 
 def full_run(app: Any, config: RunConfig, tmp_path: Path) -> Outputs:
-    """Every check up to ``thorough``, through the console and the three file reporters."""
+    """Every check up to ``thorough``, through the console and the five file reporters."""
     checks = select(all_checks(), (), level="thorough")
     console = io.StringIO()
     reporters = [
@@ -95,6 +98,8 @@ def full_run(app: Any, config: RunConfig, tmp_path: Path) -> Outputs:
         JsonReporter(tmp_path / "r.json"),
         JunitReporter(tmp_path / "r.xml"),
         MarkdownReporter(tmp_path / "r.md"),
+        HtmlReporter(tmp_path / "r.html"),
+        SarifReporter(tmp_path / "r.sarif"),
     ]
     statuses: dict[str, Status] = {}
     with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as http:
@@ -107,7 +112,8 @@ def full_run(app: Any, config: RunConfig, tmp_path: Path) -> Outputs:
 
         execute_run(config, reporters, results=results(), plan=checks)
     texts = {"console": console.getvalue()}
-    texts |= {name: (tmp_path / name).read_text("utf-8") for name in ("r.json", "r.xml", "r.md")}
+    texts |= {name: (tmp_path / name).read_text("utf-8") for name in ("r.json", "r.xml", "r.md", "r.sarif")}
+    texts["r.html"] = html.unescape((tmp_path / "r.html").read_text("utf-8"))  # as the page reads
     return Outputs(texts, statuses)
 
 
