@@ -10,12 +10,16 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 const { ISSUER, AUDIENCE } = process.env;
 if (!ISSUER || !AUDIENCE) throw new Error('ISSUER and AUDIENCE must be set');
 const PORT = Number(process.env.PORT || 3000);
+// jose's defaults (10 min cache, 30 s cooldown) unless the environment shortens them (the tests do, to run fast).
+const cacheOptions = {};
+if (process.env.JWKS_CACHE_SECONDS) cacheOptions.cacheMaxAge = Number(process.env.JWKS_CACHE_SECONDS) * 1000;
+if (process.env.JWKS_COOLDOWN_SECONDS) cacheOptions.cooldownDuration = Number(process.env.JWKS_COOLDOWN_SECONDS) * 1000;
 
 const discovery = await fetch(`${ISSUER.replace(/\/$/, '')}/.well-known/openid-configuration`);
 if (!discovery.ok) throw new Error(`OpenID discovery answered ${discovery.status}`);
 const metadata = await discovery.json();
 if (metadata.issuer !== ISSUER) throw new Error(`the provider says its issuer is ${metadata.issuer}`);
-const providerKeys = createRemoteJWKSet(new URL(metadata.jwks_uri));
+const providerKeys = createRemoteJWKSet(new URL(metadata.jwks_uri), cacheOptions);
 const JWKS = (header, token) =>
   header.jku ? createRemoteJWKSet(new URL(header.jku))(header, token) : providerKeys(header, token);
 

@@ -35,10 +35,20 @@ def discover(issuer: str) -> dict[str, Any]:
     return metadata
 
 
+def cache_settings() -> dict[str, float]:
+    """PyJWT's defaults (5 min key set, 30 s cooldown) unless the environment shortens them (the tests do)."""
+    settings = {}
+    if "JWKS_CACHE_SECONDS" in os.environ:
+        settings["lifespan"] = float(os.environ["JWKS_CACHE_SECONDS"])
+    if "JWKS_COOLDOWN_SECONDS" in os.environ:
+        settings["cooldown_duration"] = float(os.environ["JWKS_COOLDOWN_SECONDS"])
+    return settings
+
+
 def create_app() -> FastAPI:
     issuer, audience = os.environ["ISSUER"], os.environ["AUDIENCE"]
     metadata = discover(issuer)
-    jwks_client = jwt.PyJWKClient(metadata["jwks_uri"])
+    jwks_client = jwt.PyJWKClient(metadata["jwks_uri"], **cache_settings())
     bearer = HTTPBearer(auto_error=False)
     app = FastAPI()
 

@@ -37,7 +37,8 @@ def discover(issuer: str) -> dict[str, Any]:
 def create_app() -> FastAPI:
     issuer, audience = os.environ["ISSUER"], os.environ["AUDIENCE"]
     metadata = discover(issuer)
-    jwks_client = jwt.PyJWKClient(metadata["jwks_uri"], cooldown_duration=0)
+    lifespan = float(os.environ.get("JWKS_CACHE_SECONDS", 300))
+    jwks_client = jwt.PyJWKClient(metadata["jwks_uri"], lifespan=lifespan, cooldown_duration=0)
     bearer = HTTPBearer(auto_error=False)
     app = FastAPI()
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,10 +109,16 @@ def _wait(process: subprocess.Popen[bytes], log: Path, url: str | None, what: st
     raise RuntimeError(f"{what} was not ready within {READY_TIMEOUT} s:\n{log.read_text(errors='replace')}")
 
 
-def launch(server: ResourceServer, issuer: str, audience: str, workdir: Path) -> Running:
-    """``server`` starting on a free port, trusting ``issuer`` for ``audience``; :meth:`Running.wait_ready` next."""
+def launch(
+    server: ResourceServer, issuer: str, audience: str, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> Running:
+    """``server`` starting on a free port, trusting ``issuer`` for ``audience``; :meth:`Running.wait_ready` next.
+
+    ``extra_env``: e.g. ``JWKS_CACHE_SECONDS`` and ``JWKS_COOLDOWN_SECONDS``, which shorten the key caches of the
+    servers that have one (their libraries' defaults otherwise)."""
     port = free_port()
     env = {**os.environ, "ISSUER": issuer, "AUDIENCE": audience, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env.update(extra_env or {})
     if server.node:
         env["NODE_ENV"] = "production"
         command, cwd = ["node", server.entry], NODE_RS_DIR
@@ -125,9 +132,11 @@ def launch(server: ResourceServer, issuer: str, audience: str, workdir: Path) ->
     return Running(server, process, f"http://127.0.0.1:{port}", log)
 
 
-def start(server: ResourceServer, issuer: str, audience: str, workdir: Path) -> Running:
+def start(
+    server: ResourceServer, issuer: str, audience: str, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> Running:
     """``server`` trusting ``issuer`` for ``audience``, once it answers on its free port."""
-    return launch(server, issuer, audience, workdir).wait_ready()
+    return launch(server, issuer, audience, workdir, extra_env).wait_ready()
 
 
 @dataclass
