@@ -150,11 +150,15 @@ def _rotation(ctx: Context) -> Rotation:
         removal_checked, refused_after = False, None
         try:
             token = issuer.mint(issuer.claims(), kid=entry.kid)
+            ctx.progress(f"a key rotation: waiting up to {mode.key_refresh_wait_s:g} s for the API to accept a new key")
             accepted_after, last = _poll(ctx, token, mode.key_refresh_wait_s, accepted=True)
             removal_fits = _too_long(ctx, mode.key_removal_wait_s, "key_removal_wait", "drop a removed key") is None
             if accepted_after is not None and removal_fits:
                 remove_probe_key(issuer.keys_dir, entry.kid)
                 removal_checked = True
+                ctx.progress(
+                    f"a key rotation: waiting up to {mode.key_removal_wait_s:g} s for the API to refuse a removed key"
+                )
                 refused_after, last = _poll(ctx, token, mode.key_removal_wait_s, accepted=False)
         finally:
             remove_probe_key(issuer.keys_dir, entry.kid)
