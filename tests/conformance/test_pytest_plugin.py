@@ -252,3 +252,100 @@ def test_run_suite_returns_the_results_for_code(tutorial_server: UvicornApp, tmp
     )
     results = run_suite(config, select=["TOKEN-003", "TOKEN-004"], env={"PW": PASSWORD})
     assert [(r.id, r.status) for r in results] == [("TOKEN-003", Status.FAIL), ("TOKEN-004", Status.WARN)]
+
+
+FAKE_RUNNER = """
+from conformance import pytest_plugin
+from conformance.model import Result, Status
+from conformance.registry import REGISTRY
+
+VERDICTS = {"TOKEN-001": "pass", "TOKEN-002": "fail", "TOKEN-003": "warn", "TOKEN-004": "info", "TOKEN-005": "skip",
+            "TOKEN-006": "error"}
+RUNS = []
+
+
+def fake_run(config, checks):
+    RUNS.append([check.id for check in checks])
+    if "TOKEN-001" not in RUNS[-1]:  # the runner adds TOKEN-001 when the login answered malformed
+        checks = [REGISTRY["TOKEN-001"], *checks]
+        VERDICTS["TOKEN-001"] = "fail"
+    for check in checks:
+        status = Status(VERDICTS[check.id])
+        yield Result(
+            id=check.id, title=check.title, level=check.level, status=status, spec=check.spec,
+            message=f"{status} found with the password {config.primary.password}",
+            expected="what the rule wants" if status is Status.FAIL else None,
+            actual="what came" if status is Status.FAIL else None,
+            hint="how to fix it" if status is Status.FAIL else None,
+        )
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"RUNS {RUNS}")
+
+
+pytest_plugin.run = fake_run
+"""
+
+
+def fake_suite(pytester: pytest.Pytester, *lines: str) -> Path:
+    """A config whose run is replaced by ``FAKE_RUNNER``: each of TOKEN-001..006 gets one verdict."""
+    pytester.makeconftest(FAKE_RUNNER)
+    return write_config(pytester, "http://127.0.0.1:9", "bob", *lines)
+
+
+def test_each_verdict_becomes_its_outcome_and_the_suite_runs_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PW", PASSWORD)
+    config = fake_suite(pytester, "select: [TOKEN-001, TOKEN-002, TOKEN-003, TOKEN-004, TOKEN-005, TOKEN-006]")
+    result = pytest_run(pytester, config)
+    assert outcomes(result) == {
+        "TOKEN-001": "passed",
+        "TOKEN-002": "failed",
+        "TOKEN-003": "passed",
+        "TOKEN-004": "passed",
+        "TOKEN-005": "skipped",
+        "TOKEN-006": "error",
+    }
+    assert "RUNS [['TOKEN-001', 'TOKEN-002', 'TOKEN-003', 'TOKEN-004', 'TOKEN-005', 'TOKEN-006']]" in result.outlines
+    assert warned(result) == {"TOKEN-003"}
+    check = next(check for check in all_checks() if check.id == "TOKEN-002")
+    assert report_of(result, "TOKEN-002") == "\n".join(
+        [
+            f"TOKEN-002 [{check.level}] {check.title}",
+            f"  spec:     {', '.join(check.spec)}",
+            "  problem:  fail found with the password ${PASSWORD}",
+            "  expected: what the rule wants",
+            "  actual:   what came",
+            "  fix:      how to fix it",
+        ]
+    )
+    assert report_of(result, "TOKEN-006").splitlines()[2] == "  problem:  error found with the password ${PASSWORD}"
+    skipped = "SKIPPED [1] conformance.yaml::TOKEN-005: skip found with the password ${PASSWORD}"
+    assert skipped in result.outlines
+    warning = "ConformanceWarning: TOKEN-003: warn found with the password ${PASSWORD}"
+    assert [line.strip().split(":0: ", 1)[1] for line in result.outlines if WARNING in line] == [warning]
+    info = report_of(result, "TOKEN-004").splitlines()
+    assert info[1] == "info found with the password ${PASSWORD}" and "Captured jwt-conformance call" in info[0]
+    assert PASSWORD not in result.stdout.str()
+
+
+def test_a_check_the_run_adds_reports_its_failure_on_the_first_item(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PW", PASSWORD)
+    config = fake_suite(pytester, "select: [TOKEN-003, TOKEN-004]")
+    result = pytest_run(pytester, config)
+    assert outcomes(result) == {"TOKEN-003": "failed", "TOKEN-004": "passed"}
+    report = report_of(result, "TOKEN-003").splitlines()
+    assert report[0].startswith("TOKEN-001 [MUST] ")
+    assert report[-1] == "  (run although not selected: every check needs the login)"
+
+
+def test_collect_only_runs_nothing(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW", PASSWORD)
+    config = fake_suite(pytester, "select: [TOKEN-001, TOKEN-002]")
+    result = pytester.runpytest_subprocess("--jwt-conformance", str(config), "-p", "no:cacheprovider", "-q", "--co")
+    assert result.outlines[:2] == ["conformance.yaml::TOKEN-001", "conformance.yaml::TOKEN-002"]
+    assert "RUNS []" in result.outlines
