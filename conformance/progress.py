@@ -123,13 +123,20 @@ class StatusLine:
         elapsed = self.clock() - self._since
         if elapsed >= SHOW_ELAPSED_FROM_S:
             text += f" ({elapsed:.0f} s)"
-        columns = (self.width or shutil.get_terminal_size().columns) - 1  # the last column would wrap the line
+        columns = (self.width or self._columns()) - 1  # the last column would wrap the line
         if len(text) > columns:
             text = text[: max(0, columns - 1)] + "…"
         styled = click.style(text, dim=True) if self.color else text
         self.stream.write(CLEAR + styled)
         self.stream.flush()
         self._shown = True
+
+    def _columns(self) -> int:
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):  # not a real terminal (tests), or closed
+            columns = 0
+        return columns or shutil.get_terminal_size().columns  # a terminal of unknown size says 0
 
     def _start_ticker(self) -> None:
         if self.refresh_s is None or self._ticker is not None or self._stop.is_set():

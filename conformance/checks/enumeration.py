@@ -127,10 +127,8 @@ def failed_logins_take_the_same_time(ctx: Context) -> str | None:
     started = time.monotonic()
     for done in range(TIMING_SAMPLES):  # interleaved, so that drift in the target's load hits both alike
         left = (time.monotonic() - started) / done * (TIMING_SAMPLES - done) if done else None
-        ctx.progress(
-            f"{2 * TIMING_SAMPLES} timed failed logins to compare refusal times: {2 * done} done"
-            + (f", about {left:.0f} s left" if left is not None else "")
-        )
+        about = f", about {left:.0f} s left" if left is not None else ""
+        ctx.progress(f"timed failed logins {2 * done}/{2 * TIMING_SAMPLES}{about} (unknown user vs wrong password)")
         unknown.append(ctx.login(username=_unknown_username(username), password=secrets.token_urlsafe(12)).response)
         known.append(ctx.login(password="wrong-" + secrets.token_urlsafe(12)).response)
     ctx.exchanges[:] = ctx.exchanges[-2:]  # evidence: one of each, not 60 logins
