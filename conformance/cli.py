@@ -16,6 +16,7 @@ import click
 from .config import PASSWORD_ENV, TOKEN_ENV, RunConfig, build_config
 from .errors import ConfigError, ConformanceError, NoChecksSelectedError
 from .model import Result, Status, Summary
+from .progress import NO_PROGRESS, CheckProgress, Progress, terminal_status
 from .registry import Check, all_checks, select
 from .reporters import Reporter, RunInfo
 from .reporters.console import ConsoleReporter
@@ -53,14 +54,26 @@ def execute_run(
     reporters: Sequence[Reporter],
     results: Iterator[Result] | None = None,
     plan: Sequence[Check] | None = None,
+    progress: Progress | None = None,
 ) -> Summary:
-    """Stream results from the runner through the reporters; return the summary."""
+    """Stream results from the runner through the reporters; return the summary.
+
+    ``progress``: told which check the run waits for; by default a status line on stderr when it is a
+    terminal (``terminal_progress``), else nothing.
+    """
+    if results is None and progress is None:
+        line = terminal_progress()
+        if line is not None:
+            try:
+                return execute_run(config, reporters, plan=plan, progress=line)
+            finally:
+                line.close()
     plan = plan if plan is not None else plan_for(config)
     info = RunInfo(config, tool_version(), datetime.now(UTC).isoformat(timespec="seconds"))
     started = time.perf_counter()
     # The target's contract: built once (a bad --contract is a usage error before any request).
     contract = None if results is not None else TargetContract.for_config(config.contract, config.contract_kit_version)
-    stream = results if results is not None else run(config, plan, contract=contract)
+    stream = results if results is not None else run(config, plan, contract=contract, progress=progress or NO_PROGRESS)
     summary = Summary()
     first = True
     low_confidence = 0
@@ -90,6 +103,12 @@ def execute_run(
     for reporter in reporters:
         reporter.finish(summary)
     return summary
+
+
+def terminal_progress() -> CheckProgress | None:
+    """The status line of a run on stderr when it is a terminal (not in CI logs), else ``None``."""
+    line = terminal_status()
+    return CheckProgress(line) if line is not None else None
 
 
 def exit_code(summary: Summary) -> int:
@@ -395,11 +414,13 @@ def report_command(report_file: Path, **outputs: Path | None) -> None:
 def fuzz_command(config_file: Path | None, report_dir: Path | None, **flags: Any) -> None:
     """Fuzz the target with schemathesis against its contract, with real tokens from the password flow."""
     from .fuzzing import FuzzFinished, build_fuzz_config, run_fuzz
+    from .fuzzing.progress import terminal_fuzz_progress
     from .fuzzing.reporters import ConsoleFuzzReporter, FuzzReporter, ReportDirReporter
 
+    progress = terminal_fuzz_progress()  # first: it clears its line before the others print
     try:
         config = build_fuzz_config({**flags, "report_dir": report_dir}, config_file=config_file)
-        reporters: list[FuzzReporter] = [ConsoleFuzzReporter(tool_version=tool_version())]
+        reporters: list[FuzzReporter] = [*filter(None, [progress]), ConsoleFuzzReporter(tool_version=tool_version())]
         if report_dir is not None:
             try:
                 report_dir.mkdir(parents=True, exist_ok=True)
@@ -407,11 +428,15 @@ def fuzz_command(config_file: Path | None, report_dir: Path | None, **flags: Any
                 raise ConfigError(f"cannot create --report-dir {report_dir}: {exc.strerror or exc}") from None
             reporters.append(ReportDirReporter(report_dir, tool_version()))
         failed = False
-        for event in run_fuzz(config):
-            for reporter in reporters:
-                reporter.handle(event)
-            if isinstance(event, FuzzFinished):
-                failed = event.summary.failed
+        try:
+            for event in run_fuzz(config):
+                for reporter in reporters:
+                    reporter.handle(event)
+                if isinstance(event, FuzzFinished):
+                    failed = event.summary.failed
+        finally:  # before any error message
+            if progress is not None:
+                progress.close()
     except ConformanceError as exc:
         _fail_usage(exc)
         return

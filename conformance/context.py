@@ -12,6 +12,7 @@ from .config import Credentials, RunConfig
 from .forge import ParsedToken, parse
 from .issuer_mode import IssuerSession
 from .model import Exchange, Skip
+from .progress import NO_PROGRESS, Progress
 from .redaction import hmac_verifier, register_keys
 from .target_contract import TargetContract
 from .token_source import TokenSource
@@ -69,6 +70,7 @@ class RunState:
         self.capabilities_lock = threading.Lock()  # discovered once per run (see checks/_capabilities.py)
         self.capabilities: Any = None
         register_keys(client.redact, config)
+        self.progress: Progress = NO_PROGRESS  # a terminal's status line, when the run has one
         self.token_source: TokenSource | None = None
         self.issuer: IssuerSession | None = None
         self._minted: dict[str, TokenSource] = {}
@@ -146,10 +148,16 @@ class RunState:
 class Context:
     """Passed to each check. Its requests are recorded as the check's evidence."""
 
-    def __init__(self, state: RunState) -> None:
+    def __init__(self, state: RunState, check_id: str = "") -> None:
         self.state = state
         self.config = state.config
+        self.check_id = check_id
         self.exchanges: list[Exchange] = []
+
+    def progress(self, text: str) -> None:
+        """Say why the check takes time (shown on a terminal while the run waits for it; nowhere else)."""
+        if self.check_id:
+            self.state.progress.note(self.check_id, text)
 
     # -- HTTP -------------------------------------------------------------------------------------
     def request(

@@ -16,6 +16,7 @@ from .context import Context, RunState
 from .errors import BaselineLoginError, TargetUnreachableError
 from .login import rejection_error
 from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status, throttled
+from .progress import NO_PROGRESS, Progress
 from .registry import GROUP_ORDER, REGISTRY, Check
 from .target_contract import TargetContract
 
@@ -49,7 +50,7 @@ def verdict(check: Check, outcome: BaseException | None, config: RunConfig) -> S
 
 def execute(check: Check, state: RunState, low_confidence: bool = False) -> Result:
     """Run one check to a ``Result``: exceptions become verdicts, and any 5xx it provoked is a failure."""
-    ctx = Context(state)
+    ctx = Context(state, check_id=check.id)
     started = time.perf_counter()
     outcome: BaseException | None = None
     message = ""
@@ -218,6 +219,12 @@ def _grouped(checks: Sequence[Check]) -> list[tuple[str, list[Check]]]:
     return sorted(groups.items(), key=lambda item: order.get(item[0], len(order)))
 
 
+def run_order(checks: Sequence[Check]) -> list[Check]:
+    """``checks`` in the order ``run`` yields their results: area by area, the final baseline check last."""
+    final = [check for check in checks if check.id == FINAL_CHECK]
+    return [check for _group, members in _grouped(checks) for check in members] + final
+
+
 def target_contract(config: RunConfig, contract: TargetContract | Mapping[str, Any] | None) -> TargetContract:
     """The run's contract: as given (a document means "the target's contract is this"), else from the config."""
     if contract is not None:
@@ -231,11 +238,13 @@ def run(
     *,
     contract: TargetContract | Mapping[str, Any] | None = None,
     client: Client | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> Iterator[Result]:
     """Yield one ``Result`` per check, in catalog order within each group.
 
     ``contract``: the target's contract (see ``conformance.target_contract``); by default the one the
     config names, else the document the target serves, else none (the core rules only).
+    ``progress``: told which check the run waits for, and what the slow checks say (a terminal's status line).
     """
     target = target_contract(config, contract)
     owned = client is None
@@ -246,16 +255,20 @@ def run(
         redactor=Redactor(config.secrets),
     )
     try:
-        yield from _run(config, checks, target, client)
+        yield from _run(config, checks, target, client, progress)
     finally:
+        progress.clear()
         if owned:
             client.close()
 
 
-def _run(config: RunConfig, checks: Sequence[Check], contract: TargetContract, client: Client) -> Iterator[Result]:
+def _run(
+    config: RunConfig, checks: Sequence[Check], contract: TargetContract, client: Client, progress: Progress
+) -> Iterator[Result]:
     for secret, placeholder in config.secrets.items():
         client.redact.add(secret, placeholder)
     state = RunState(config, client, contract)
+    state.progress = progress
     baseline_login(state)
     contract.resolve()  # before any check reads it: a served document is fetched now, once
     if (
@@ -268,11 +281,17 @@ def _run(config: RunConfig, checks: Sequence[Check], contract: TargetContract, c
         # reported even when TOKEN-001 was not selected, since everything else depends on it.
         checks = [REGISTRY[LOGIN_CHECK], *checks]
     low_confidence = False
+    total, done = len(checks), 0
     with ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="check") as pool:
         for group, members in _grouped(checks):
             futures = [pool.submit(execute, check, state, low_confidence) for check in members]
-            for future in futures:
-                yield future.result()
+            for check, future in zip(members, futures, strict=True):
+                if not future.done():
+                    progress.waiting(check, done + 1, total)
+                result = future.result()
+                progress.clear()
+                done += 1
+                yield result
             if group == "baseline" or low_confidence:
                 continue
             still = _still_authenticated(state)
@@ -283,4 +302,7 @@ def _run(config: RunConfig, checks: Sequence[Check], contract: TargetContract, c
                 low_confidence = True
     final = [check for check in checks if check.id == FINAL_CHECK]
     for check in final:
-        yield execute(check, state, low_confidence)
+        progress.waiting(check, done + 1, total)
+        result = execute(check, state, low_confidence)
+        progress.clear()
+        yield result

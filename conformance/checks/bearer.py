@@ -521,6 +521,7 @@ def huge_authorization_headers_are_refused(ctx: Context) -> str | None:
     notes = []
     for size in BIG_HEADER_SIZES:
         label = f"{size // 1024} KB"
+        ctx.progress(f"a {label} Authorization header (a hang shows at the {ctx.config.timeout_s:g} s timeout)")
         try:
             # No retry: a hang or a dropped connection is what this check looks for.
             response = ctx.get(ctx.me_path, headers=[("Authorization", "Bearer " + "A" * size)], retry=False)

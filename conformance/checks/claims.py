@@ -99,6 +99,7 @@ def expired_token_is_rejected(ctx: Context) -> str | None:
             f"the token expires in {wait - EXPIRY_MARGIN_S:.0f} s: {NO_KEY}, or raise --max-wait above {wait:.0f} s, "
             "or give the test account a short token lifetime"
         )
+    ctx.progress(f"waiting {max(0.0, wait):.0f} s for a real token to expire (no signing key to mint an expired one)")
     time.sleep(max(0.0, wait))
     expect_refused(ctx.accepted(ctx.token()), what="the baseline token after its exp", hint=HINT)
     return f"waited {max(0.0, wait):.0f} s for the real token to expire"

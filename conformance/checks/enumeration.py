@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -123,7 +124,11 @@ def failed_logins_take_the_same_time(ctx: Context) -> str | None:
     """A wrong password and an unknown user take the same time to refuse (no timing oracle)."""
     username = ctx.credentials().username
     unknown, known = [], []
-    for _ in range(TIMING_SAMPLES):  # interleaved, so that drift in the target's load hits both alike
+    started = time.monotonic()
+    for done in range(TIMING_SAMPLES):  # interleaved, so that drift in the target's load hits both alike
+        left = (time.monotonic() - started) / done * (TIMING_SAMPLES - done) if done else None
+        about = f", about {left:.0f} s left" if left is not None else ""
+        ctx.progress(f"timed failed logins {2 * done}/{2 * TIMING_SAMPLES}{about} (unknown user vs wrong password)")
         unknown.append(ctx.login(username=_unknown_username(username), password=secrets.token_urlsafe(12)).response)
         known.append(ctx.login(password="wrong-" + secrets.token_urlsafe(12)).response)
     ctx.exchanges[:] = ctx.exchanges[-2:]  # evidence: one of each, not 60 logins

@@ -147,6 +147,7 @@ def a_newly_published_key_is_accepted(ctx: Context) -> str | None:
     entry = add_probe_key(issuer.keys_dir, alg if alg in ("RS256", "ES256", "EdDSA") else "RS256")
     register_private_key(ctx.state.client.redact, issuer.keys_dir / f"{entry.kid}.pem", "${ISSUER_KEY}")
     try:
+        ctx.progress(f"a key rotation: waiting up to {wait:g} s for the API to accept a new key")
         accepted_after, last = _poll(ctx, issuer.mint(issuer.claims(), kid=entry.kid), wait, accepted=True)
     finally:
         remove_probe_key(issuer.keys_dir, entry.kid)
@@ -192,6 +193,7 @@ def a_removed_key_is_refused(ctx: Context) -> str | None:
             "nothing: see ISS-003"
         )
     retire_spare_key(issuer.keys_dir, spare.kid)  # out of the JWK Set; a new spare is published for the next run
+    ctx.progress(f"a key rotation: waiting up to {wait:g} s for the API to refuse a removed key")
     refused_after, last = _poll(ctx, token, wait, accepted=False)
     if refused_after is None:
         raise Failure(

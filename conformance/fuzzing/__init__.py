@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from .config import FuzzConfig, build_fuzz_config
 from .engine import run_fuzz
-from .model import Finding, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested
+from .model import (
+    Finding,
+    FuzzError,
+    FuzzEvent,
+    FuzzFinished,
+    FuzzStarted,
+    FuzzSummary,
+    OperationStarted,
+    OperationTested,
+)
 
 __all__ = [
     "Finding",
@@ -14,6 +23,7 @@ __all__ = [
     "FuzzFinished",
     "FuzzStarted",
     "FuzzSummary",
+    "OperationStarted",
     "OperationTested",
     "build_fuzz_config",
     "run_fuzz",

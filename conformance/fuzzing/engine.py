@@ -34,10 +34,20 @@ from .collector import Collector, in_contract_order
 from .config import FuzzConfig
 from .contracts import CORE, SERVED, FuzzContract, choose_contract, core_contract
 from .generation import FuzzTarget, flatmap_case_hook, map_case
-from .model import AbsentOperation, FuzzError, FuzzEvent, FuzzFinished, FuzzStarted, FuzzSummary, OperationTested
+from .model import (
+    AbsentOperation,
+    FuzzError,
+    FuzzEvent,
+    FuzzFinished,
+    FuzzStarted,
+    FuzzSummary,
+    OperationStarted,
+    OperationTested,
+)
 from .tokens import TokenEndpointError, TokenSource
 
 STATEFUL = "stateful"
+STATEFUL_LABEL = "sequences of operations (links)"
 
 
 def schemathesis_settings(config: FuzzConfig, seed: int, core_rules: bool = False) -> dict[str, Any]:
@@ -235,8 +245,12 @@ def _drive(schema: Any, collector: Collector, summary: FuzzSummary, redact: Reda
             key = (phase, recorder.label)
             rounds[key] = rounds.get(key, 0) + 1
             yield OperationTested(phase, recorder.label, cases, failures, skipped, rounds[key])
+        elif isinstance(event, events.ScenarioStarted) and event.label and _phase_name(event.phase) != STATEFUL:
+            yield OperationStarted(_phase_name(event.phase), event.label)
+        elif isinstance(event, events.PhaseStarted) and _phase_name(event.phase.name) == STATEFUL:
+            yield OperationStarted(STATEFUL, STATEFUL_LABEL)
         elif isinstance(event, events.PhaseFinished) and _phase_name(event.phase.name) == STATEFUL and stateful[0]:
-            yield OperationTested(STATEFUL, "sequences of operations (links)", stateful[0], stateful[1])
+            yield OperationTested(STATEFUL, STATEFUL_LABEL, stateful[0], stateful[1])
         elif isinstance(event, events.NonFatalError):
             error = FuzzError(event.label, redact(event.info.format().strip()))
             summary.errors.append(error)

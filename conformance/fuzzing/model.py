@@ -62,6 +62,14 @@ class OperationTested:
 
 
 @dataclass(frozen=True)
+class OperationStarted:
+    """An operation begins a phase (what a terminal shows while it runs; no reporter needs it)."""
+
+    phase: str
+    operation: str
+
+
+@dataclass(frozen=True)
 class AbsentOperation:
     """An operation the target does not have: 404 or 405 to every request of its method that reached routing."""
 
@@ -120,4 +128,4 @@ class FuzzFinished:
     summary: FuzzSummary
 
 
-FuzzEvent = FuzzStarted | OperationTested | FuzzError | FuzzFinished
+FuzzEvent = FuzzStarted | OperationStarted | OperationTested | FuzzError | FuzzFinished
