@@ -39,6 +39,15 @@ STORM_TOKENS = 20
 POLL_S = 1.0
 
 
+def _signed_by_an_unpublished_key(claims: dict[str, Any], kid: str | None) -> str:
+    """An ``at+jwt`` of ``claims`` signed RS256 by a key no issuer publishes, naming ``kid`` (or none)."""
+    header: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt"}
+    if kid is not None:
+        header["kid"] = kid
+    signing_input = f"{encode_json(header)}.{encode_json(claims)}"
+    return f"{signing_input}.{b64url_encode(sign(attacker_keys().rsa, 'RS256', signing_input.encode()))}"
+
+
 def _session(ctx: Context) -> IssuerSession:
     return ctx.require_issuer()
 
@@ -55,14 +64,9 @@ def keys_outside_the_issuers_key_set_are_refused(ctx: Context) -> str | None:
     issuer = _session(ctx)
     claims = issuer.claims()
     signer_kid = ctx.parsed.header.get("kid") if ctx.parsed.header else None
-    attacker = attacker_keys().rsa
 
     def foreign(kid: str | None) -> str:
-        header: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt"}
-        if kid is not None:
-            header["kid"] = kid
-        signing_input = f"{encode_json(header)}.{encode_json(claims)}"
-        return f"{signing_input}.{b64url_encode(sign(attacker, 'RS256', signing_input.encode()))}"
+        return _signed_by_an_unpublished_key(claims, kid)
 
     variants = [
         ("a token signed by an unpublished key with a new kid", foreign(secrets.token_urlsafe(16))),
@@ -219,11 +223,8 @@ def unknown_kids_do_not_cause_a_fetch_storm(ctx: Context) -> str | None:
     if before is None:
         raise Skip(f"the issuer at {issuer.mode.endpoint} does not say how often its key set was fetched")
     claims = issuer.claims()
-    attacker = attacker_keys().rsa
     for _ in range(STORM_TOKENS):
-        header = {"alg": "RS256", "typ": "at+jwt", "kid": secrets.token_urlsafe(12)}
-        signing_input = f"{encode_json(header)}.{encode_json(claims)}"
-        token = f"{signing_input}.{b64url_encode(sign(attacker, 'RS256', signing_input.encode()))}"
+        token = _signed_by_an_unpublished_key(claims, secrets.token_urlsafe(12))
         expect_refused(ctx.accepted(token), what="a token with an unknown kid", hint=HINT)
     after = issuer.fetches()
     if after is None:
