@@ -21,6 +21,7 @@ class Phase:
     port: int
     duration: float
     token: str = ""
+    tokens: tuple[str, ...] = ()  # if given, the throughput connections cycle through these instead
     connections: int = 0  # closed-loop GET /users/me connections (throughput)
     probe_interval: float = 0.0  # > 0: one paced GET /users/me connection (latency)
     login_clients: int = 0  # closed-loop POST /token connections, johndoe/secret
@@ -84,8 +85,10 @@ def login_request(port: int) -> bytes:
     return head.encode() + body
 
 
-async def _loop(port: int, raw: bytes, end: float, limit: int, interval: float = 0.0) -> Loop:
-    """Send ``raw`` back to back (or every ``interval`` s) until ``end`` or ``limit`` requests."""
+async def _loop(port: int, raw: bytes | list[bytes], end: float, limit: int, interval: float = 0.0) -> Loop:
+    """Send ``raw`` back to back (or every ``interval`` s) until ``end`` or ``limit`` requests; a list is
+    sent in turn, one request after the other."""
+    raws = raw if isinstance(raw, list) else [raw]
     loop, conn, sent = Loop(), None, 0
     next_at = time.perf_counter()
     while sent < limit and time.perf_counter() < end:
@@ -96,7 +99,7 @@ async def _loop(port: int, raw: bytes, end: float, limit: int, interval: float =
         try:
             conn = conn or await Connection.open(port)
             start = time.perf_counter()
-            status = await asyncio.wait_for(conn.request(raw), REQUEST_TIMEOUT)
+            status = await asyncio.wait_for(conn.request(raws[sent % len(raws)]), REQUEST_TIMEOUT)
             done = time.perf_counter()
         except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             loop.errors += 1
@@ -130,8 +133,12 @@ async def _run(phase: Phase) -> Outcome:
     cpu = time.process_time()
     end = time.perf_counter() + phase.duration
     me, login = me_request(phase.port, phase.token), login_request(phase.port)
+    many = [me_request(phase.port, token) for token in phase.tokens]
+    # Connection i starts its turn through the tokens at its own offset: all of them are in use at once.
+    offsets = [i * len(many) // max(1, phase.connections) for i in range(phase.connections)]
+    throughput = [many[k:] + many[:k] if many else me for k in offsets]
     groups: list[list[asyncio.Task[Loop]]] = [
-        [asyncio.create_task(_loop(phase.port, me, end, phase.max_requests)) for _ in range(phase.connections)],
+        [asyncio.create_task(_loop(phase.port, raws, end, phase.max_requests)) for raws in throughput],
         [asyncio.create_task(_loop(phase.port, me, end, phase.max_requests, phase.probe_interval))]
         if phase.probe_interval > 0
         else [],
