@@ -30,7 +30,8 @@ def bearer_token(request: Request) -> str:
     values = request.headers.getlist("authorization")
     if len(values) > 1:
         raise BearerError("Send exactly one Authorization header", "invalid_request")
-    in_query = "access_token" in request.query_params
+    # The query string is parsed only when there is one: most requests have none.
+    in_query = bool(request.scope.get("query_string")) and "access_token" in request.query_params
     if not values:
         if in_query:
             raise BearerError("Send the access token in the Authorization header, not in the URI", "invalid_request")

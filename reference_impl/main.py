@@ -69,9 +69,9 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.reference = state
+    app.include_router(users.router)  # first: GET /users/me is the hottest route, and routes are tried in order
     app.include_router(token.router)
     app.include_router(revoke.router)
-    app.include_router(users.router)
     app.include_router(admin.router)
     app.include_router(health.router)
 

@@ -31,9 +31,12 @@ CREATE TABLE IF NOT EXISTS users (
 # Databases made before contract 1.3.0 have no scopes column: their users get the default scopes.
 _ADD_SCOPES = f"ALTER TABLE users ADD COLUMN scopes TEXT NOT NULL DEFAULT '{_DEFAULT_SCOPES}'"
 _COLUMNS = "username, email, full_name, hashed_password, disabled, scopes"
+_GET = f"SELECT {_COLUMNS} FROM users WHERE username = ?"  # noqa: S608
+MAX_REMEMBERED_ROWS = 4096
+_Row = tuple[str, str | None, str | None, str, int, str]
 
 
-def _row_to_user(row: tuple[str, str | None, str | None, str, int, str]) -> UserInDB:
+def _row_to_user(row: _Row) -> UserInDB:
     # The schema already guarantees the types (NOT NULL, CHECK): no validation pass on the hot path.
     username, email, full_name, hashed_password, disabled, scopes = row
     return UserInDB.model_construct(
@@ -135,6 +138,13 @@ class UserStore(SqliteStore):
 
     SCHEMA = _SCHEMA
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        # The user built from each row read lately, keyed by the whole row: the row is still read on
+        # every call (a disabled or changed user takes effect at once), only building the object again
+        # is spared. Users are never modified in place.
+        self._by_row: dict[_Row, UserInDB] = {}
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         def has_scopes() -> bool:
             return any(row[1] == "scopes" for row in conn.execute("PRAGMA table_info(users)"))
@@ -146,11 +156,19 @@ class UserStore(SqliteStore):
                 conn.execute(_ADD_SCOPES)
 
     def get(self, username: str) -> UserInDB | None:
+        """The user named ``username`` as the database holds it now (one indexed read, on every call)."""
         if len(username) > MAX_USERNAME_CHARS:
             return None
-        with self._locked() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE username = ?", (username,)).fetchone()  # noqa: S608
-        return None if row is None else _row_to_user(row)
+        with self._lock:  # the lock itself, not _locked(): this runs on every protected request
+            row: _Row | None = self._conn.execute(_GET, (username,)).fetchone()
+        if row is None:
+            return None
+        user = self._by_row.get(row)
+        if user is None:
+            if len(self._by_row) >= MAX_REMEMBERED_ROWS:
+                self._by_row.clear()
+            user = self._by_row[row] = _row_to_user(row)
+        return user
 
     def list(self) -> list[UserInDB]:
         with self._locked() as conn:

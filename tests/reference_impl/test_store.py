@@ -240,3 +240,25 @@ def test_two_stores_opening_an_old_database_at_once_both_succeed(tmp_path: Path)
     for store in opened:
         assert store.get("olduser").scopes == ["me", "items:read"]  # type: ignore[union-attr]
         store.close()
+
+
+def test_a_user_changed_by_another_connection_is_read_as_changed_at_once(tmp_path: Path) -> None:
+    # get() reuses the user it built from an identical row, so every change to the row must show.
+    path = tmp_path / "users.db"
+    server, cli = UserStore(path), UserStore(path)
+    try:
+        server.add(user("carol"))
+        first = server.get("carol")
+        assert first is not None and not first.disabled
+        assert server.get("carol") is first  # the same row: the same object
+        cli.set_disabled("carol", True)
+        disabled = server.get("carol")
+        assert disabled is not None and disabled.disabled
+        cli.update_hash("carol", "$argon2id$placeholder", "$argon2id$other")
+        rehashed = server.get("carol")
+        assert rehashed is not None and rehashed.hashed_password == "$argon2id$other" and rehashed.disabled
+        cli.delete("carol")
+        assert server.get("carol") is None
+    finally:
+        server.close()
+        cli.close()
