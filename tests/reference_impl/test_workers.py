@@ -1,0 +1,239 @@
+"""``serve --workers N``: several processes that behave as one server (real processes on 127.0.0.1).
+
+Every request goes on a new connection, and ``worker_processes`` names the worker that answered it,
+so each test asserts that several workers took part, not only what the answers were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from reference_impl.settings import PREFIX
+from reference_impl.workers import WorkerCount
+
+from ..server_process import Server, StartServer, server_env, start_server
+from .test_e2e import add_user, cli
+from .worker_processes import Answer, request, wait_for_workers, worker_pids
+
+__all__ = ["start_server"]  # the fixture, imported for the tests below
+
+pytestmark = pytest.mark.e2e
+
+WORKERS = 3
+PASSWORD = "correct horse battery"
+
+
+def server_env_for(tmp_path: Path, **settings: str) -> dict[str, str]:
+    env = server_env(tmp_path / "users.db", secrets.token_urlsafe(48))
+    env[PREFIX + "LOGIN_MAX_FAILURES_PER_CLIENT"] = "0"  # every test client is 127.0.0.1
+    env.update({PREFIX + name.upper(): value for name, value in settings.items()})
+    return env
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, start_server: StartServer) -> Iterator[Server]:
+    """A server of three workers with the users bob and carol."""
+    env = server_env_for(tmp_path)
+    for name in ("bob", "carol"):
+        add_user(env, name, PASSWORD)
+    server = start_server(env, "--workers", str(WORKERS))
+    wait_for_workers(server.process.pid, WORKERS)
+    yield server
+
+
+def call(
+    server: Server, method: str, path: str, form: dict[str, str] | None = None, token: str | None = None
+) -> Answer:
+    return request(server.base_url, server.process.pid, method, path, form, token)
+
+
+def login(server: Server, username: str, password: str = PASSWORD) -> Answer:
+    return call(server, "POST", "/token", {"grant_type": "password", "username": username, "password": password})
+
+
+def tokens(answer: Answer) -> tuple[str, str]:
+    assert answer.status == 200, answer.body
+    body = json.loads(answer.body)
+    return body["access_token"], body["refresh_token"]
+
+
+def many(count: int, send: Callable[[], Answer], threads: int = 6) -> list[Answer]:
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda _: send(), range(count)))
+
+
+def spread(answers: list[Answer]) -> set[int]:
+    """The workers that answered; more than one, or the test would prove nothing about sharing."""
+    workers = {answer.worker for answer in answers}
+    assert len(workers) >= 2, f"all {len(answers)} requests went to one worker"
+    return workers
+
+
+def statuses(answers: list[Answer]) -> Counter[int]:
+    return Counter(answer.status for answer in answers)
+
+
+def test_the_login_throttle_limit_holds_across_workers(cluster: Server) -> None:
+    answers = many(30, lambda: login(cluster, "bob", "wrong"))
+    spread(answers)
+    assert statuses(answers) == {400: 10, 429: 20}  # the default limit of 10, not 10 per worker
+    assert {login(cluster, "bob").status for _ in range(6)} == {429}  # the right password too
+    assert login(cluster, "carol").status == 200
+
+
+def test_a_revoked_access_token_is_refused_by_every_worker(cluster: Server) -> None:
+    access, _ = tokens(login(cluster, "bob"))
+    before = many(15, lambda: call(cluster, "GET", "/users/me", token=access))
+    assert statuses(before) == {200: 15}  # every worker that answered has now verified (and cached) it
+    assert call(cluster, "POST", "/revoke", {"token": access}).status == 200
+    after = many(30, lambda: call(cluster, "GET", "/users/me", token=access))
+    assert statuses(after) == {401: 30}
+    assert spread(before) & spread(after)
+
+
+def test_a_reused_refresh_token_ends_the_family_in_every_worker(cluster: Server) -> None:
+    first_access, first_refresh = tokens(login(cluster, "bob"))
+    refresh_form = {"grant_type": "refresh_token", "refresh_token": first_refresh}
+    second_access, second_refresh = tokens(call(cluster, "POST", "/token", refresh_form))
+    for access in (first_access, second_access):
+        assert statuses(many(9, lambda: call(cluster, "GET", "/users/me", token=access))) == {200: 9}  # noqa: B023
+    assert call(cluster, "POST", "/token", refresh_form).status == 400  # a reuse: the family ends
+    after = [call(cluster, "GET", "/users/me", token=access) for access in (first_access, second_access) * 12]
+    spread(after)
+    assert statuses(after) == {401: 24}
+    spent = many(12, lambda: call(cluster, "POST", "/token", {**refresh_form, "refresh_token": second_refresh}))
+    assert statuses(spent) == {400: 12}
+
+
+def test_a_refresh_token_is_spent_once_across_workers(cluster: Server) -> None:
+    _, refresh = tokens(login(cluster, "bob"))
+    form = {"grant_type": "refresh_token", "refresh_token": refresh}
+    answers = many(12, lambda: call(cluster, "POST", "/token", form), threads=12)
+    assert statuses(answers)[200] <= 1
+    assert statuses(answers)[200] + statuses(answers)[400] == 12
+
+
+def test_a_disabled_user_is_refused_by_every_worker(cluster: Server) -> None:
+    access, refresh = tokens(login(cluster, "carol"))
+    assert statuses(many(15, lambda: call(cluster, "GET", "/users/me", token=access))) == {200: 15}
+    result = cli(cluster.env, "users", "disable", "carol")
+    assert result.returncode == 0, result.stderr
+    after = many(24, lambda: call(cluster, "GET", "/users/me", token=access))
+    spread(after)
+    assert statuses(after) == {401: 24}
+    logins = many(9, lambda: login(cluster, "carol"))  # under the throttle's limit (the login above reset it)
+    assert statuses(logins) == {400: 9}
+    refreshed = call(cluster, "POST", "/token", {"grant_type": "refresh_token", "refresh_token": refresh})
+    assert refreshed.status == 400
+
+
+def test_a_killed_worker_is_replaced_and_only_its_request_in_flight_can_fail(cluster: Server) -> None:
+    parent = cluster.process.pid
+    access, _ = tokens(login(cluster, "bob"))
+    workers = wait_for_workers(parent, WORKERS)
+    outcomes: list[int | str] = []
+    stop = threading.Event()
+
+    def drive() -> None:
+        while not stop.is_set():
+            try:
+                outcomes.append(call(cluster, "GET", "/users/me", token=access).status)
+            except (OSError, AssertionError) as exc:  # the connection of the killed worker
+                outcomes.append(type(exc).__name__)
+
+    drivers = [threading.Thread(target=drive) for _ in range(2)]
+    for driver in drivers:
+        driver.start()
+    try:
+        time.sleep(0.5)
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        replaced = wait_for_workers(parent, WORKERS, without=frozenset({victim}))
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for driver in drivers:
+            driver.join()
+    assert len(replaced - workers) == 1
+    failures = [o for o in outcomes if o != 200]
+    assert len(failures) <= len(drivers), failures  # at most the one in flight on each connection
+    assert len(outcomes) > 50
+    assert cluster.process.poll() is None
+    answers = many(24, lambda: call(cluster, "GET", "/users/me", token=access))
+    assert statuses(answers) == {200: 24}
+    assert replaced & {a.worker for a in answers} - workers or len({a.worker for a in answers}) >= 2
+
+
+FLOOD = 12_000  # more usernames than a throttle that evicts the oldest of 10,000 could keep
+
+
+def test_a_flood_of_made_up_usernames_leaves_the_victim_throttled(cluster: Server) -> None:
+    for _ in range(10):
+        assert login(cluster, "bob", "wrong").status == 400
+    started = time.monotonic()
+
+    def flood(first: int) -> Counter[int]:
+        seen: Counter[int] = Counter()
+        with cluster.client() as client:  # kept-alive connections: the flood at full speed
+            for n in range(first, FLOOD, FLOOD_THREADS):
+                form = {"grant_type": "password", "username": f"made-up-{n}", "password": "wrong"}
+                seen[client.post("/token", data=form).status_code] += 1
+        return seen
+
+    with ThreadPoolExecutor(FLOOD_THREADS) as pool:
+        seen = sum(pool.map(flood, range(FLOOD_THREADS)), Counter[int]())
+    assert time.monotonic() - started < 240
+    assert seen == {400: FLOOD}
+    assert rows(cluster.database, "username") == FLOOD + 10
+    assert {login(cluster, "bob").status for _ in range(6)} == {429}
+
+
+FLOOD_THREADS = 8
+
+
+def rows(database: Path, kind: str) -> int:
+    conn = sqlite3.connect(database)
+    try:
+        count: int = conn.execute("SELECT count(*) FROM login_failures WHERE kind = ?", (kind,)).fetchone()[0]
+    finally:
+        conn.close()
+    return count
+
+
+def test_workers_auto_starts_one_worker_per_core(tmp_path: Path, start_server: StartServer) -> None:
+    server = start_server(server_env_for(tmp_path), "--workers", "auto")
+    cores = os.cpu_count() or 1
+    if cores == 1:  # one worker: the server process itself serves
+        assert worker_pids(server.process.pid) == set()
+    else:
+        assert len(wait_for_workers(server.process.pid, cores)) == cores
+        assert f"starting {cores} worker processes" in server.log()
+
+
+def test_workers_auto_is_the_number_of_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert WorkerCount().convert("auto", None, None) == 7
+    assert WorkerCount().convert("3", None, None) == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", ""])
+def test_a_bad_worker_count_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    result = cli(server_env_for(tmp_path), "serve", "--port", "0", "--workers", value)
+    assert result.returncode == 2
+    shown = repr(value) if value in ("abc", "1.5", "") else value
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--workers': {shown} is not a number of workers: use a positive integer or 'auto'"
+    )
+    assert not (tmp_path / "users.db").exists()
