@@ -21,7 +21,7 @@ from .secret_key import dev_secret_path, load_or_create_dev_secret
 from .security import password_hash_for
 from .settings import PREFIX, Settings, load_settings
 from .store import UserStore
-from .workers import APP_FACTORY, WorkerCount
+from .workers import WorkerCount, run_workers
 
 # The seed tutorial's user, with its exact bcrypt hash of "secret": it verifies, then is upgraded.
 DEMO_USERS = (
@@ -137,7 +137,7 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
         app.state.reference.close()
         _export_to_workers(settings)
         click.echo(f"starting {workers} worker processes", err=True)
-        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+        run_workers(workers, options)
         return
     # Everything built so far lives as long as the process: keep it out of the garbage collector's
     # full passes, which otherwise walk every module object on the request path's allocations.

@@ -18,13 +18,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from reference_impl.settings import PREFIX
 from reference_impl.workers import WorkerCount
 
 from ..server_process import Server, StartServer, server_env, start_server
 from .test_e2e import add_user, cli
+from .test_signing_keys import pem_file
 from .worker_processes import Answer, request, wait_for_workers, worker_pids
 
 __all__ = ["start_server"]  # the fixture, imported for the tests below
@@ -237,3 +240,56 @@ def test_a_bad_worker_count_is_a_usage_error(tmp_path: Path, value: str) -> None
         f"Error: Invalid value for '--workers': {shown} is not a number of workers: use a positive integer or 'auto'"
     )
     assert not (tmp_path / "users.db").exists()
+
+
+def test_sighup_after_a_key_rotation_moves_every_worker_to_the_new_key(
+    tmp_path: Path, start_server: StartServer
+) -> None:
+    current, previous = tmp_path / "current.pem", tmp_path / "previous.pem"
+    first, second = (ed25519.Ed25519PrivateKey.generate() for _ in range(2))
+    pem_file(current, first)
+    pem_file(previous, ed25519.Ed25519PrivateKey.generate())
+    env = server_env(tmp_path / "users.db", None)
+    env.update(
+        {
+            PREFIX + "ALGORITHM": "EdDSA",
+            PREFIX + "PRIVATE_KEY_FILE": str(current),
+            PREFIX + "VERIFY_KEY_FILES": str(previous),
+            PREFIX + "LOGIN_MAX_FAILURES_PER_CLIENT": "0",
+        }
+    )
+    add_user(env, "bob", PASSWORD)
+    server = start_server(env, "--workers", str(WORKERS))
+    old_workers = wait_for_workers(server.process.pid, WORKERS)
+    old_access, _ = tokens(login(server, "bob"))
+    old_kid = jwt.get_unverified_header(old_access)["kid"]
+
+    pem_file(previous, first)  # the rotation: the current key becomes a verify-only one
+    pem_file(current, second)
+    os.kill(server.process.pid, signal.SIGHUP)
+    wait_for_workers(server.process.pid, WORKERS, timeout=60, without=frozenset(old_workers))
+
+    answers = many(24, lambda: call(server, "GET", "/users/me", token=old_access))
+    spread(answers)
+    assert statuses(answers) == {200: 24}  # signed by the previous key: still verifies everywhere
+    logins = many(9, lambda: login(server, "bob"))
+    spread(logins)
+    kids = {jwt.get_unverified_header(tokens(answer)[0])["kid"] for answer in logins}
+    assert len(kids) == 1 and old_kid not in kids  # every worker signs with the new key
+    key_sets = many(12, lambda: call(server, "GET", "/.well-known/jwks.json"))
+    assert {frozenset(key["kid"] for key in json.loads(a.body)["keys"]) for a in key_sets} == {
+        frozenset({old_kid, *kids})
+    }
+
+
+def test_responses_are_not_delayed_by_the_peer_acknowledgement(cluster: Server) -> None:
+    """Every accepted connection has TCP_NODELAY: a response in two writes goes out at once, not after
+    the client's delayed ACK (about 40 ms a request without it)."""
+    with cluster.client() as client:
+        client.get("/health")
+        timings = []
+        for _ in range(21):
+            started = time.perf_counter()
+            assert client.get("/health").status_code == 200
+            timings.append(time.perf_counter() - started)
+    assert sorted(timings)[10] < 0.030
