@@ -62,8 +62,9 @@ def call(
     return request(server.base_url, server.process.pid, method, path, form, token)
 
 
-def login(server: Server, username: str, password: str = PASSWORD) -> Answer:
-    return call(server, "POST", "/token", {"grant_type": "password", "username": username, "password": password})
+def login(server: Server, username: str, password: str = PASSWORD, **extra: str) -> Answer:
+    form = {"grant_type": "password", "username": username, "password": password, **extra}
+    return call(server, "POST", "/token", form)
 
 
 def tokens(answer: Answer) -> tuple[str, str]:

@@ -85,6 +85,7 @@ def request(
     path: str,
     form: dict[str, str] | None = None,
     token: str | None = None,
+    json_body: bytes | None = None,
 ) -> Answer:
     """One request on a new connection; the connection stays open until its worker is identified."""
     url = urlsplit(base_url)
@@ -92,7 +93,9 @@ def request(
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     try:
         headers = {"Connection": "keep-alive"}
-        body = None
+        body: str | bytes | None = json_body
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
