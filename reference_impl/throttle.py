@@ -36,13 +36,13 @@ CREATE TABLE IF NOT EXISTS login_failures (
     id         INTEGER PRIMARY KEY,
     kind       TEXT    NOT NULL CHECK (kind IN ('username', 'client')),
     key        TEXT    NOT NULL,
-    failed_at  REAL    NOT NULL      -- Unix time of the attempt; purged once it has left the window
+    failed_at  INTEGER NOT NULL      -- Unix time of the attempt in milliseconds; purged once it has left the window
 );
 CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (kind, key, failed_at);
 CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (failed_at);
 """
 _RECENT = "SELECT count(*), min(failed_at) FROM login_failures WHERE kind = ? AND key = ? AND failed_at > ?"
-_INSERT = "INSERT INTO login_failures (kind, key, failed_at) VALUES (?, ?, ?)"
+_INSERT = "INSERT INTO login_failures (kind, key, failed_at) VALUES (?, ?, ?) RETURNING id"
 
 
 def stored_key(key: str) -> str:
@@ -82,7 +82,7 @@ class LoginThrottle:
         self.window_s, self.clock = window_s, clock
         self.enabled = per_username > 0 or per_client > 0
         self.store = ThrottleStore(database) if self.enabled else None
-        self._next_purge = 0.0
+        self._next_purge = 0  # Unix time in milliseconds
 
     def _keys(self, username: str, client: str) -> list[tuple[str, str, int]]:
         pairs = ((USERNAME, username), (CLIENT, client))
@@ -96,14 +96,9 @@ class LoginThrottle:
         if self.store is None:
             return 0, Attempt(username, ())
         keys = self._keys(username, client)
-        now = self.clock()
-        since = now - self.window_s
+        now = self._now_ms()
         with self.store._transaction() as conn:
-            wait = 0
-            for kind, key, limit in keys:
-                count, oldest = conn.execute(_RECENT, (kind, key, since)).fetchone()
-                if count >= limit:
-                    wait = max(wait, max(1, math.ceil(oldest + self.window_s - now)))
+            wait = self._wait(conn, keys, now)
             if wait:
                 return wait, None
             row_ids = tuple(_inserted(conn, kind, key, now) for kind, key, _ in keys)
@@ -137,13 +132,20 @@ class LoginThrottle:
         """Seconds until ``username`` from ``client`` may try again; 0 when not throttled (read only)."""
         if self.store is None:
             return 0
-        now = self.clock()
-        wait = 0
         with self.store._locked() as conn:
-            for kind, key, limit in self._keys(username, client):
-                count, oldest = conn.execute(_RECENT, (kind, key, now - self.window_s)).fetchone()
-                if count >= limit:
-                    wait = max(wait, max(1, math.ceil(oldest + self.window_s - now)))
+            return self._wait(conn, self._keys(username, client), self._now_ms())
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _wait(self, conn: sqlite3.Connection, keys: list[tuple[str, str, int]], now: int) -> int:
+        """Seconds until every key is under its limit again: its oldest failure leaves the window."""
+        window = int(self.window_s * 1000)
+        wait = 0
+        for kind, key, limit in keys:
+            count, oldest = conn.execute(_RECENT, (kind, key, now - window)).fetchone()
+            if count >= limit:
+                wait = max(wait, max(1, math.ceil((oldest + window - now) / 1000)))
         return wait
 
     def rows(self) -> int:
@@ -154,26 +156,26 @@ class LoginThrottle:
             count: int = conn.execute("SELECT count(*) FROM login_failures").fetchone()[0]
         return count
 
-    def purge(self, now: float | None = None) -> None:
+    def purge(self) -> None:
         """Delete the failures that have left the window."""
         if self.store is None:
             return
-        now = self.clock() if now is None else now
         with self.store._locked() as conn:
-            conn.execute("DELETE FROM login_failures WHERE failed_at <= ?", (now - self.window_s,))
+            conn.execute(
+                "DELETE FROM login_failures WHERE failed_at <= ?", (self._now_ms() - int(self.window_s * 1000),)
+            )
 
-    def _maybe_purge(self, now: float) -> None:
+    def _maybe_purge(self, now: int) -> None:
         if now < self._next_purge:
             return
-        self._next_purge = now + PURGE_INTERVAL
-        self.purge(now)
+        self._next_purge = now + PURGE_INTERVAL * 1000
+        self.purge()
 
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
 
 
-def _inserted(conn: sqlite3.Connection, kind: str, key: str, now: float) -> int:
-    row_id = conn.execute(_INSERT, (kind, key, now)).lastrowid
-    assert row_id is not None  # an INSERT into a rowid table always sets it
+def _inserted(conn: sqlite3.Connection, kind: str, key: str, now: int) -> int:
+    row_id: int = conn.execute(_INSERT, (kind, key, now)).fetchone()[0]
     return row_id
