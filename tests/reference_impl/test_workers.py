@@ -294,3 +294,23 @@ def test_responses_are_not_delayed_by_the_peer_acknowledgement(cluster: Server) 
             assert client.get("/health").status_code == 200
             timings.append(time.perf_counter() - started)
     assert sorted(timings)[10] < 0.030
+
+
+def test_dev_workers_all_sign_with_the_one_generated_secret(tmp_path: Path, start_server: StartServer) -> None:
+    env = server_env(tmp_path / "users.db", None)
+    env[PREFIX + "LOGIN_MAX_FAILURES_PER_CLIENT"] = "0"
+    server = start_server(env, "--dev", "--demo-users", "--workers", str(WORKERS))
+    wait_for_workers(server.process.pid, WORKERS)
+    logins = many(12, lambda: login(server, "johndoe", "secret"))
+    access_tokens = [tokens(answer)[0] for answer in logins]
+    answers = [call(server, "GET", "/users/me", token=access) for access in access_tokens for _ in range(2)]
+    spread(logins)
+    spread(answers)
+    assert statuses(answers) == {200: 24}  # a token signed by any worker verifies on every worker
+    assert [p.name for p in tmp_path.iterdir() if "secret" in p.name] == ["users.db.secret"]
+
+
+def test_one_process_serves_unless_workers_are_asked_for(tmp_path: Path, start_server: StartServer) -> None:
+    server = start_server(server_env_for(tmp_path))
+    assert worker_pids(server.process.pid) == set()
+    assert "worker processes" not in server.log()
