@@ -97,7 +97,11 @@ class LoginThrottle:
             return 0, Attempt(username, ())
         keys = self._keys(username, client)
         now = self._now_ms()
-        with self.store._transaction() as conn:
+        with self.store._locked() as conn:  # a throttled flood is answered by reads, without the write lock
+            wait = self._wait(conn, keys, now)
+        if wait:
+            return wait, None
+        with self.store._transaction() as conn:  # counted again under the lock: concurrent attempts stay exact
             wait = self._wait(conn, keys, now)
             if wait:
                 return wait, None
