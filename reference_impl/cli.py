@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,6 +21,7 @@ from .secret_key import dev_secret_path, load_or_create_dev_secret
 from .security import password_hash_for
 from .settings import PREFIX, Settings, load_settings
 from .store import UserStore
+from .workers import WorkerCount, run_workers
 
 # The seed tutorial's user, with its exact bcrypt hash of "secret": it verifies, then is upgraded.
 DEMO_USERS = (
@@ -96,9 +99,16 @@ def cli(ctx: click.Context, database: Path | None) -> None:
 )
 @click.option("--demo-users", is_flag=True, help="Seed johndoe/secret and a disabled alice/secretalice.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]))
+@click.option(
+    "--workers",
+    default="1",
+    show_default=True,
+    type=WorkerCount(),
+    help="Worker processes ('auto': one per core); they share everything through the database.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool, log_level: str) -> None:
-    """Start the server (one uvicorn worker)."""
+def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool, log_level: str, workers: int) -> None:
+    """Start the server (one uvicorn worker unless --workers)."""
     import uvicorn
 
     from .main import create_app
@@ -108,29 +118,44 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
         if dev and settings.uses_hmac and not settings.secret_key:
             settings = settings.with_secret(load_or_create_dev_secret(settings.database))
             click.echo(f"dev mode: signing secret kept in {dev_secret_path(settings.database)}", err=True)
-        app = create_app(settings)
+        app = create_app(settings)  # with several workers, this one checks the settings and prepares the database
         if demo_users:
             added = seed_demo_users(app.state.reference.store, settings)
             if added:
                 click.echo(f"demo users added: {', '.join(added)}", err=True)
     except ReferenceServerError as exc:
         raise click.ClickException(str(exc)) from None
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": log_config(log_level),
+        "log_level": log_level,
+        "server_header": False,
+        "proxy_headers": False,
+    }
+    if workers > 1:
+        app.state.reference.close()
+        _export_to_workers(settings)
+        click.echo(f"starting {workers} worker processes", err=True)
+        run_workers(workers, options)
+        return
     # Everything built so far lives as long as the process: keep it out of the garbage collector's
     # full passes, which otherwise walk every module object on the request path's allocations.
     gc.collect()
     gc.freeze()
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_config=log_config(log_level),
-            log_level=log_level,
-            server_header=False,
-            proxy_headers=False,
-        )
+        uvicorn.run(app, **options)
     finally:
         app.state.reference.close()
+
+
+def _export_to_workers(settings: Settings) -> None:
+    """Put in the environment what the command line added to it, so that every worker (a new process
+    that reads its settings from the environment) builds exactly these settings. The development
+    secret already exists on disk: no worker creates it, so none can race another."""
+    os.environ[PREFIX + "DATABASE"] = str(settings.database)
+    if settings.secret_key and os.environ.get(PREFIX + "SECRET_KEY") != settings.secret_key:
+        os.environ[PREFIX + "SECRET_KEY"] = settings.secret_key
 
 
 @cli.group()

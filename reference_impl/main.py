@@ -41,7 +41,10 @@ def build_state(settings: Settings) -> AppState:
         passwords=Passwords(settings.hash_profile, settings.max_concurrent_hashes),
         tokens=Tokens(settings, key_set, revocations=grants),
         throttle=LoginThrottle(
-            settings.login_max_failures, settings.login_max_failures_per_client, settings.login_window
+            settings.database,
+            settings.login_max_failures,
+            settings.login_max_failures_per_client,
+            settings.login_window,
         ),
         grants=grants,
         key_set=key_set,

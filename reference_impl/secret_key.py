@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -56,20 +57,29 @@ def dev_secret_path(database: Path) -> Path:
 
 
 def load_or_create_dev_secret(database: Path) -> str:
-    """Read the development secret stored beside ``database``, creating it (mode 0600) if absent."""
+    """Read the development secret stored beside ``database``, creating it (mode 0600) if absent.
+
+    Creation is atomic: the secret is written whole to a private temporary file, then linked to its
+    name only if that name is still free. Processes that start together (servers on one database)
+    all end up with the one secret that won, never with a half-written file.
+    """
     path = dev_secret_path(database)
-    if path.exists():
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            return check_secret(path.read_text(encoding="ascii").strip())
-        except (UnicodeDecodeError, OSError, WeakSecretError) as exc:
-            reason = exc if isinstance(exc, WeakSecretError) else "it is not readable ASCII text"
-            raise WeakSecretError(
-                f"the development secret in {path} is unusable ({reason}); delete the file to generate a new one, "
-                f"or set {PREFIX}SECRET_KEY"
-            ) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secret + "\n")
-    return secret
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            with contextlib.suppress(FileExistsError):  # another process created it first: its secret wins
+                os.link(candidate, path)
+        finally:
+            candidate.unlink()
+    try:
+        return check_secret(path.read_text(encoding="ascii").strip())
+    except (UnicodeDecodeError, OSError, WeakSecretError) as exc:
+        reason = exc if isinstance(exc, WeakSecretError) else "it is not readable ASCII text"
+        raise WeakSecretError(
+            f"the development secret in {path} is unusable ({reason}); delete the file to generate a new one, "
+            f"or set {PREFIX}SECRET_KEY"
+        ) from None

@@ -28,6 +28,7 @@ class AppState:
         """Release the database connections and the hashing threads (the app's creator calls this)."""
         self.store.close()
         self.grants.close()
+        self.throttle.close()
         self.passwords.close()
         if self.external is not None:
             self.external.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -14,6 +15,7 @@ from ..oauth_errors import TOKEN_CACHE_HEADERS, TokenEndpointError
 from ..scopes import KNOWN_SCOPES, NOT_GRANTED_BY_DEFAULT, UnknownScopeError, format_scope, parse
 from ..state import AppState
 from ..store import MAX_USERNAME_CHARS
+from ..throttle import Attempt
 
 router = APIRouter(tags=["auth"])
 
@@ -65,8 +67,8 @@ async def _password_grant(state: AppState, form: dict[str, str], client: str) ->
         raise TokenEndpointError("invalid_request", f"Missing parameter: {', '.join(missing)}")
     requested = _requested_scope(form)
     username, password = form["username"], form["password"]
-    retry_after = state.throttle.retry_after(username, client)
-    if retry_after:
+    retry_after, attempt = await _counted_attempt(state, username, client)
+    if attempt is None:
         # Checked before the password, so the answer says nothing about it.
         raise TokenEndpointError(
             "invalid_request",
@@ -74,22 +76,40 @@ async def _password_grant(state: AppState, form: dict[str, str], client: str) ->
             status=429,
             headers={"Retry-After": str(retry_after)},
         )
+    try:
+        user = await _authenticated(state, username, password)
+    except TokenEndpointError:
+        raise  # a wrong credential: the attempt stays counted
+    except BaseException:
+        state.throttle.abandoned(attempt)  # rare (an error of the server, a cancellation): not worth a thread
+        raise
+    if state.throttle.enabled:
+        await to_thread.run_sync(state.throttle.succeeded, attempt)
+    scope = _password_scope(requested, user)
+    family_id, refresh_token = state.grants.start_family(user.username, scope)
+    return Grant(user.username, scope, family_id, refresh_token)
+
+
+async def _counted_attempt(state: AppState, username: str, client: str) -> tuple[int, Attempt | None]:
+    """The throttle's verdict; a database write, so off the event loop when throttling is on."""
+    if not state.throttle.enabled:
+        return state.throttle.attempt(username, client)
+    return await to_thread.run_sync(state.throttle.attempt, username, client)
+
+
+async def _authenticated(state: AppState, username: str, password: str) -> UserInDB:
+    """The active user these credentials name; ``invalid_grant`` otherwise (with one hash either way)."""
     if len(username) > MAX_USERNAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
         # Too long to be genuine: the same answer (and one hash) as any wrong credential.
         await state.passwords.verify(password[:MAX_PASSWORD_CHARS], None)
-        state.throttle.failed(username, client)
         raise TokenEndpointError("invalid_grant", INVALID_GRANT)
     user = state.store.get(username)
     result = await state.passwords.verify(password, None if user is None else user.hashed_password)
     if user is None or not result.valid or user.disabled:
-        state.throttle.failed(username, client)
         raise TokenEndpointError("invalid_grant", INVALID_GRANT)
-    state.throttle.succeeded(username)
     if result.new_hash is not None:  # a legacy bcrypt hash, or outdated parameters: upgrade it
         state.store.update_hash(user.username, user.hashed_password, result.new_hash)
-    scope = _password_scope(requested, user)
-    family_id, refresh_token = state.grants.start_family(user.username, scope)
-    return Grant(user.username, scope, family_id, refresh_token)
+    return user
 
 
 def _refresh_grant(state: AppState, form: dict[str, str]) -> Grant:

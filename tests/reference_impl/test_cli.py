@@ -6,8 +6,11 @@ import logging
 import os
 import secrets
 import stat
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -521,3 +524,19 @@ def test_log_config_attaches_the_filter_to_the_access_handler_only() -> None:
     # uvicorn's module-level defaults are not mutated.
     assert "filters" not in LOGGING_CONFIG["handlers"]["access"]
     assert LOGGING_CONFIG["loggers"]["uvicorn"]["level"] == "INFO"
+
+
+def test_processes_starting_together_get_one_whole_dev_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    database = tmp_path / "users.db"
+    fdopen = os.fdopen
+
+    def slow_fdopen(*args: Any, **kwargs: Any) -> Any:  # a file created but not yet written, for a while
+        time.sleep(0.05)
+        return fdopen(*args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", slow_fdopen)
+    with ThreadPoolExecutor(8) as pool:
+        secrets_read = set(pool.map(lambda _: load_or_create_dev_secret(database), range(32)))
+    assert len(secrets_read) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [dev_secret_path(database).name]  # no temporary file left
+    assert stat.S_IMODE(dev_secret_path(database).stat().st_mode) == 0o600

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from reference_impl.throttle import FailureWindow, LoginThrottle
+from reference_impl.throttle import LoginThrottle, stored_key
 
 from ..conftest import PASSWORD, AppFactory
 
@@ -60,23 +63,95 @@ def test_a_success_resets_the_username_count(make_app: AppFactory, contract_vali
         assert token(client, "bob", "wrong").status_code == 400
 
 
-def test_the_window_slides_so_there_is_no_permanent_lockout() -> None:
+def failed(throttle: LoginThrottle, username: str, client: str) -> None:
+    wait, attempt = throttle.attempt(username, client)
+    assert wait == 0 and attempt is not None
+
+
+def test_the_window_slides_so_there_is_no_permanent_lockout(tmp_path: Path) -> None:
     now = [1000.0]
-    throttle = LoginThrottle(per_username=2, per_client=100, window_s=60, clock=lambda: now[0])
-    throttle.failed("bob", "10.0.0.1")
+    throttle = LoginThrottle(tmp_path / "db", per_username=2, per_client=100, window_s=60, clock=lambda: now[0])
+    failed(throttle, "bob", "10.0.0.1")
     now[0] += 30
-    throttle.failed("bob", "10.0.0.1")
+    failed(throttle, "bob", "10.0.0.1")
     assert throttle.retry_after("bob", "10.0.0.2") == 30  # until the first failure leaves the window
+    assert throttle.attempt("bob", "10.0.0.2") == (30, None)  # refused, and not counted
     now[0] += 30
     assert throttle.retry_after("bob", "10.0.0.2") == 0
 
 
-def test_a_zero_limit_turns_throttling_off_and_memory_stays_bounded() -> None:
-    off = FailureWindow(0, 60)
+def test_a_zero_limit_turns_throttling_off_and_opens_no_table(tmp_path: Path) -> None:
+    off = LoginThrottle(tmp_path / "db", per_username=0, per_client=0, window_s=60)
     for _ in range(50):
-        off.fail("bob")
-    assert off.retry_after("bob") == 0
-    window = FailureWindow(1, 60)
-    for n in range(10_050):
-        window.fail(f"user{n}")
-    assert len(window._failures) <= 10_000
+        failed(off, "bob", "10.0.0.1")
+    assert off.retry_after("bob", "10.0.0.1") == 0
+    assert not (tmp_path / "db").exists()
+
+
+def test_a_success_forgets_its_own_attempt_and_the_username_failures(tmp_path: Path) -> None:
+    throttle = LoginThrottle(tmp_path / "db", per_username=3, per_client=3, window_s=60)
+    failed(throttle, "bob", "10.0.0.1")
+    failed(throttle, "bob", "10.0.0.1")
+    _, attempt = throttle.attempt("bob", "10.0.0.1")
+    assert attempt is not None
+    assert throttle.retry_after("bob", "10.0.0.9") > 0 and throttle.retry_after("carol", "10.0.0.1") > 0
+    throttle.succeeded(attempt)
+    assert throttle.retry_after("bob", "10.0.0.9") == 0
+    assert throttle.retry_after("carol", "10.0.0.1") == 0  # the client's two real failures remain
+    failed(throttle, "carol", "10.0.0.1")
+    assert throttle.retry_after("carol", "10.0.0.2") == 0
+    assert throttle.retry_after("dave", "10.0.0.1") > 0
+
+
+def test_an_abandoned_attempt_is_not_counted(tmp_path: Path) -> None:
+    throttle = LoginThrottle(tmp_path / "db", per_username=1, per_client=100, window_s=60)
+    _, attempt = throttle.attempt("bob", "10.0.0.1")
+    assert attempt is not None
+    throttle.abandoned(attempt)
+    assert throttle.retry_after("bob", "10.0.0.1") == 0
+
+
+def test_processes_sharing_the_database_share_the_counts(tmp_path: Path) -> None:
+    first, second = (LoginThrottle(tmp_path / "db", per_username=4, per_client=100, window_s=60) for _ in range(2))
+    for throttle in (first, second, first, second):
+        failed(throttle, "bob", "10.0.0.1")
+    assert first.attempt("bob", "10.0.0.1")[1] is None
+    assert second.attempt("bob", "10.0.0.1")[1] is None
+
+
+def test_concurrent_attempts_cannot_exceed_the_limit_together(tmp_path: Path) -> None:
+    throttles = [LoginThrottle(tmp_path / "db", per_username=10, per_client=0, window_s=60) for _ in range(4)]
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda n: throttles[n % 4].attempt("bob", f"10.0.0.{n}"), range(64)))
+    assert sum(attempt is not None for _, attempt in results) == 10
+
+
+FLOOD = 20_000
+
+
+def test_a_flood_of_made_up_usernames_does_not_reset_a_victim(tmp_path: Path) -> None:
+    """Nothing is evicted: after 20,000 other usernames the victim is still throttled, and the table
+    holds exactly the failures of the window (then nothing, once the window has passed)."""
+    now = [1000.0]
+    throttle = LoginThrottle(tmp_path / "db", per_username=3, per_client=0, window_s=300, clock=lambda: now[0])
+    for _ in range(3):
+        failed(throttle, "victim", "10.0.0.1")
+    started = time.monotonic()
+    for n in range(FLOOD):
+        failed(throttle, f"made-up-{n}", "10.6.6.6")
+    assert time.monotonic() - started < 60
+    assert throttle.attempt("victim", "10.0.0.2") == (300, None)
+    assert throttle.rows() == FLOOD + 3
+    now[0] += 301
+    throttle.purge()
+    assert throttle.rows() == 0
+    assert throttle.retry_after("victim", "10.0.0.2") == 0
+
+
+def test_keys_longer_than_any_username_are_stored_as_digests(tmp_path: Path) -> None:
+    throttle = LoginThrottle(tmp_path / "db", per_username=1, per_client=0, window_s=60)
+    long_name = "x" * 10_000
+    failed(throttle, long_name, "10.0.0.1")
+    assert throttle.attempt(long_name, "10.0.0.1")[1] is None
+    assert throttle.attempt(long_name + "y", "10.0.0.1")[1] is not None
+    assert stored_key(long_name).startswith("sha256:") and len(stored_key(long_name)) == 71
