@@ -20,7 +20,7 @@ from .config import IssuerMode
 from .errors import ConformanceError
 from .issuer import mint
 from .issuer.app import DISCOVERY_PATH, FETCHES_PATH, JWKS_PATH
-from .issuer.keys import IssuerError, KeyEntry, PrivateKey, load_private_key, public_jwks, read_state
+from .issuer.keys import IssuerError, KeyEntry, PrivateKey, load_private_key, public_jwks, read_state, state_lock
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
 CLIENT_ID = "jwt-conformance"
@@ -89,7 +89,8 @@ class IssuerSession:
         return entry, load_private_key(self.keys_dir, kid)
 
     def public_jwks(self) -> dict[str, Any]:
-        return public_jwks(self.keys_dir, read_state(self.keys_dir))
+        with state_lock(self.keys_dir, shared=True):
+            return public_jwks(self.keys_dir, read_state(self.keys_dir))
 
     # -- the running issuer ------------------------------------------------------------------------
     def _get(self, path: str) -> Any:

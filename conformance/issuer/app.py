@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .keys import IssuerError, IssuerState, public_jwks, read_state, state_path
+from .keys import IssuerError, IssuerState, public_jwks, read_state, state_lock, state_path
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -67,7 +67,8 @@ class KeyCache:
             return self._state
 
     def jwks(self) -> dict[str, Any]:
-        return public_jwks(self.keys_dir, self.state())
+        with state_lock(self.keys_dir, shared=True):  # no key file leaves between reading the state and the keys
+            return public_jwks(self.keys_dir, self.state())
 
 
 def discovery_document(urls: IssuerUrls, state: IssuerState) -> dict[str, Any]:

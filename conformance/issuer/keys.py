@@ -121,6 +121,13 @@ def _parse_entry(item: Any, keys_dir: Path) -> KeyEntry:
 
 def read_state(keys_dir: Path) -> IssuerState:
     """The state in ``keys_dir``; :class:`IssuerError` when it is missing or corrupt."""
+    if not keys_dir.is_dir():
+        return _read_state(keys_dir)
+    with state_lock(keys_dir, shared=True):
+        return _read_state(keys_dir)
+
+
+def _read_state(keys_dir: Path) -> IssuerState:
     path = state_path(keys_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -220,18 +227,26 @@ R = TypeVar("R")
 
 
 @contextmanager
-def state_lock(keys_dir: Path) -> Iterator[None]:
-    """Hold the keys directory's lock: one read-modify-write of the state file at a time, across threads and
-    processes (a run's rotation checks, ``issuer rotate``, the issuer starting). Re-entrant in a thread."""
+def state_lock(keys_dir: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold the keys directory's lock: one read-modify-write of the state file at a time (exclusive), and
+    readers (shared) never see a state whose key files are being removed. Across threads and processes (a
+    run's rotation checks, ``issuer rotate``, the issuer serving); re-entrant in a thread. A directory where
+    the lock file cannot be made (read-only) is read without it."""
     held: set[str] = getattr(_held, "dirs", None) or set()
     _held.dirs = held
     name = str(keys_dir.resolve())
     if name in held:
         yield
         return
-    descriptor = os.open(keys_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        descriptor = os.open(keys_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        if not shared:
+            raise
+        yield
+        return
     with os.fdopen(descriptor, "r+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         held.add(name)
         try:
             yield
