@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -39,7 +40,7 @@ class IssuerSession:
         self._clock = clock
 
     @property
-    def keys_dir(self) -> Any:
+    def keys_dir(self) -> Path:
         return self.mode.keys_dir
 
     def subject(self, role: str) -> str | None:

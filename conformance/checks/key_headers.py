@@ -26,13 +26,13 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ..client import Response, TransportError
 from ..context import Context
 from ..forge import b64url_encode, encode_json, make_hs
+from ..issuer.mint import sign
 from ..listener import Document, Hit, Listener
 from ..model import Failure, Info, Level, Need
 from ..registry import check
@@ -120,11 +120,9 @@ def attacker_keys() -> AttackerKeys:
 
 def _sign(alg: str, keys: AttackerKeys, data: bytes) -> bytes:
     if alg == "RS256":
-        return keys.rsa.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return sign(keys.rsa, alg, data)
     if alg == "ES256":
-        # RFC 7518 §3.4: the JWS signature is R || S, each 32 bytes big-endian (not DER).
-        r, s = decode_dss_signature(keys.ec.sign(data, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return sign(keys.ec, alg, data)  # RFC 7518 §3.4: R || S, each 32 bytes big-endian (not DER)
     raise ValueError(f"no attacker key for {alg}")
 
 

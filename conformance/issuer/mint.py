@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +16,37 @@ from .keys import ALGORITHMS, IssuerError, KeyEntry, PrivateKey, load_private_ke
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 
 
-def sign(key: PrivateKey, alg: str, signing_input: bytes) -> bytes:
-    """The JWS signature of ``signing_input`` (RFC 7518 §3.3-3.5, RFC 8037): RS*, PS*, ES* as raw ``r || s``, EdDSA.
+def signer(key: PrivateKey, alg: str) -> Callable[[bytes], bytes] | None:
+    """The JWS signing function of ``alg`` with ``key`` (RFC 7518 §3.3-3.5, RFC 8037), or ``None`` when that key
+    cannot make that algorithm's signatures. RS*, PS*, ES* (raw ``r || s``), EdDSA.
 
     An ES* algorithm signs with the key's own curve, so ES384 with a P-256 key gives what a verifier that
     trusts the header's ``alg`` over the key would accept.
     """
     digest = _HASHES.get(alg[2:])
     if alg[:2] == "RS" and digest is not None and isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(signing_input, padding.PKCS1v15(), digest())
+        return lambda data: key.sign(data, padding.PKCS1v15(), digest())
     if alg[:2] == "PS" and digest is not None and isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(signing_input, padding.PSS(padding.MGF1(digest()), padding.PSS.DIGEST_LENGTH), digest())
+        return lambda data: key.sign(data, padding.PSS(padding.MGF1(digest()), padding.PSS.DIGEST_LENGTH), digest())
     if alg[:2] == "ES" and digest is not None and isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest())))
         size = (key.curve.key_size + 7) // 8
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+        def ecdsa(data: bytes) -> bytes:
+            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(digest())))
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+        return ecdsa
     if alg == "EdDSA" and isinstance(key, ed25519.Ed25519PrivateKey):
-        return key.sign(signing_input)
-    raise IssuerError(f"a {type(key).__name__} cannot sign {alg}")
+        return key.sign
+    return None
+
+
+def sign(key: PrivateKey, alg: str, signing_input: bytes) -> bytes:
+    """The JWS signature of ``signing_input`` (see :func:`signer`); :class:`IssuerError` if the key cannot make it."""
+    make = signer(key, alg)
+    if make is None:
+        raise IssuerError(f"a {type(key).__name__} cannot sign {alg}")
+    return make(signing_input)
 
 
 def _pick(keys_dir: Path, alg: str | None, kid: str | None) -> KeyEntry:
