@@ -227,6 +227,10 @@ class ConformanceSession:
         if isinstance(item, CheckItem) and report.skipped and isinstance(report.longrepr, tuple):
             # "SKIPPED CONFIG.yaml::CHECK-ID: reason", not the line of this module that skipped it
             report.longrepr = cast(tuple[str, int, str], (item.nodeid, None, report.longrepr[2]))
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if isinstance(item, CheckItem) and report.failed and crash is not None:
+            # the short summary (untrimmed on CI) names the check in one line; the details are above it
+            crash.message = crash.message.split("\n", 1)[0]
         return report
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

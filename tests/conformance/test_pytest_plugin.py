@@ -171,6 +171,7 @@ def test_a_failure_shows_the_redacted_curl_of_its_evidence(
     tutorial_server: UvicornApp, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PW", PASSWORD)
+    monkeypatch.setenv("CI", "true")  # pytest then prints the short summary untrimmed: one line per check still
     config = write_config(pytester, tutorial_server.base_url, "bob", "select: [TOKEN-006, TOKEN-011]")
     result = pytest_run(pytester, config)
     assert outcomes(result) == {"TOKEN-006": "failed", "TOKEN-011": "failed"}
