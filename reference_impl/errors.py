@@ -5,9 +5,11 @@
     ├── WeakSecretError    the signing secret is missing, short or well known
     ├── UserStoreError     the user store refused an operation (unknown user, bad input)
     │   └── DuplicateUserError   a user of that name exists
+    ├── DatabaseUnavailableError   the database cannot be reached or written just now (may pass)
     └── InstallError       a file the server serves is missing from the install (Swagger UI's)
 
-Errors of requests never raise out of a handler: they become RFC 6749 / RFC 6750 answers.
+Errors of requests never raise out of a handler: they become RFC 6749 / RFC 6750 answers (and a
+``DatabaseUnavailableError`` met while serving one becomes 503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -35,3 +37,10 @@ class DuplicateUserError(UserStoreError):
 
 class InstallError(ReferenceServerError):
     """Raised when a file the server serves (Swagger UI's script, stylesheet or icon) is not installed."""
+
+
+class DatabaseUnavailableError(ReferenceServerError):
+    """Raised when the database cannot be used just now: locked, read-only, unreachable, out of space.
+
+    A condition of the moment, not of the request: the server answers 503 and recovers by itself.
+    """

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .scopes import format_scope, known_only
-from .store import SqliteStore
+from .store import SqliteStore, unavailable
 
 REFRESH_TOKEN_BYTES = 32
 PURGE_INTERVAL = 300  # seconds
@@ -162,8 +162,11 @@ class GrantStore(SqliteStore):
 
     def is_revoked(self, jti: str, sid: str) -> bool:
         """Whether the access token ``jti`` or its family ``sid`` was revoked: two primary-key lookups."""
-        with self._lock:  # the lock itself, not _locked(): this runs on every protected request
-            return self._conn.execute(_IS_REVOKED, (jti, sid)).fetchone() is not None
+        try:
+            with self._lock:  # the lock itself, not _locked(): this runs on every protected request
+                return self._conn.execute(_IS_REVOKED, (jti, sid)).fetchone() is not None
+        except sqlite3.Error as exc:
+            raise unavailable(exc) or exc from exc
 
     def purge(self, now: int | None = None) -> None:
         """Delete the rows that can no longer matter: expired refresh tokens and lapsed revocations."""

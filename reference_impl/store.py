@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DuplicateUserError, UserStoreError
+from .errors import DatabaseUnavailableError, DuplicateUserError, UserStoreError
 from .models import MAX_USERNAME_CHARS, UserInDB, username_problem
 from .scopes import DEFAULT_USER_SCOPES, format_scope, known_only
 
@@ -69,6 +69,41 @@ def immediate(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+# SQLite's primary result codes that mean "not now" rather than "wrong SQL": busy or locked by
+# another connection, a read-only file or directory, an I/O error, a full disk, a file that cannot be opened.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
+
+
+def unavailable(exc: sqlite3.Error) -> DatabaseUnavailableError | None:
+    """``exc`` as a ``DatabaseUnavailableError`` when it is a condition of the moment; None for a defect."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _UNAVAILABLE_CODES:
+        return None
+    return DatabaseUnavailableError(f"the database cannot be used just now: {exc}")
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raise SQLite's errors of the moment as ``DatabaseUnavailableError``; others (defects) as they are."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        error = unavailable(exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
 WAL_SWITCH_ATTEMPTS = 50  # x 0.1 s: how long a new connection waits for another to finish switching to WAL
 
 
@@ -114,7 +149,7 @@ class SqliteStore:
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, translated():
             yield self._conn
 
     @contextmanager
@@ -159,8 +194,11 @@ class UserStore(SqliteStore):
         """The user named ``username`` as the database holds it now (one indexed read, on every call)."""
         if len(username) > MAX_USERNAME_CHARS:
             return None
-        with self._lock:  # the lock itself, not _locked(): this runs on every protected request
-            row: _Row | None = self._conn.execute(_GET, (username,)).fetchone()
+        try:
+            with self._lock:  # the lock itself, not _locked(): this runs on every protected request
+                row: _Row | None = self._conn.execute(_GET, (username,)).fetchone()
+        except sqlite3.Error as exc:
+            raise unavailable(exc) or exc from exc
         if row is None:
             return None
         user = self._by_row.get(row)
