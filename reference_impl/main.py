@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 
 from .contract import load_contract
 from .docs_ui import DOCS_PATHS as UI_PATHS, docs_router
+from .errors import DatabaseUnavailableError
 from .external_tokens import ExternalTokens
 from .grants import GrantStore
-from .oauth_errors import BearerError
+from .oauth_errors import BearerError, unavailable_response
 from .routers import admin, health, revoke, token, users
 from .secret_key import check_secret
 from .security import Passwords, Tokens
@@ -81,6 +82,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(BearerError)
     async def bearer_error(_: Request, exc: BearerError) -> JSONResponse:
         return exc.response(state.settings.realm)
+
+    @app.exception_handler(DatabaseUnavailableError)
+    async def database_unavailable(_: Request, exc: DatabaseUnavailableError) -> JSONResponse:
+        return unavailable_response()
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -62,3 +62,18 @@ class BearerError(Exception):
             challenge += f', scope="{self.scope}"'
         status = _BEARER_STATUS.get(self.error or "", 401)
         return JSONResponse(body, status_code=status, headers={"WWW-Authenticate": challenge})
+
+
+UNAVAILABLE_RETRY_AFTER = 5  # seconds: what a 503 asks the client to wait before it tries again
+
+
+def unavailable_response() -> JSONResponse:
+    """503 (RFC 9110 §15.6.4) with Retry-After, for a database that cannot be used just now; never cached."""
+    return JSONResponse(
+        {
+            "error": "temporarily_unavailable",
+            "error_description": "The service cannot reach its database just now; try again later.",
+        },
+        status_code=503,
+        headers={**TOKEN_CACHE_HEADERS, "Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+    )
