@@ -1,4 +1,5 @@
-"""What a refused password-grant login means for a run: wrong credentials or throttling stop it (exit 2)."""
+"""What a refused password-grant login means for a run: wrong credentials, throttling or an unavailable server
+stop it (exit 2)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ def rejection_error(
         retry = f", Retry-After {retry_after} s" if retry_after else ""
         return BaselineLoginError(
             f"{endpoint} is throttling logins for {username!r} (429{retry}): wait, or run with a dedicated test account"
+        )
+    if status == 503 and retry_after:
+        return BaselineLoginError(
+            f"{endpoint} is unavailable (503, Retry-After {retry_after} s): run again when the server is available"
         )
     error = body.get("error") if isinstance(body, dict) else None
     if (status == 400 and error == "invalid_grant") or status == 401:

@@ -97,6 +97,14 @@ def throttled(retry_after: str | None) -> Skip:
     )
 
 
+def unavailable(retry_after: str) -> Skip:
+    """The outcome of a check that met a 503 with Retry-After: the server said it could not serve just then."""
+    return Skip(
+        f"the server was unavailable (503, Retry-After {retry_after}) during this check, so its rule was not "
+        "exercised: run again when the server is available"
+    )
+
+
 @dataclass(frozen=True)
 class Exchange:
     """One HTTP request and its answer, secrets already redacted."""

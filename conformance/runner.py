@@ -15,7 +15,7 @@ from .config import RunConfig
 from .context import Context, RunState
 from .errors import BaselineLoginError, TargetUnreachableError
 from .login import rejection_error
-from .model import CheckOutcome, Failure, Info, Level, Profile, Result, Skip, Status, throttled
+from .model import CheckOutcome, Exchange, Failure, Info, Level, Profile, Result, Skip, Status, throttled, unavailable
 from .progress import NO_PROGRESS, Progress
 from .registry import GROUP_ORDER, REGISTRY, Check
 from .target_contract import TargetContract
@@ -63,7 +63,8 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
         outcome, message = exc, f"the target gave no HTTP answer: {exc}"
     except Exception as exc:  # a bug in the check, or an answer it could not digest: never a traceback
         outcome, message = exc, f"the check could not decide: {type(exc).__name__}: {exc}"
-    server_errors = [e for e in ctx.exchanges if e.status is not None and e.status >= 500]
+    unavailable_answers = [e for e in ctx.exchanges if said_unavailable(e)]
+    server_errors = [e for e in ctx.exchanges if e.status is not None and e.status >= 500 and not said_unavailable(e)]
     if server_errors:
         # A 5xx on client input fails the check in every profile, whatever else the check concluded
         # (including a dropped connection after it: servers often close one after a crash).
@@ -82,6 +83,11 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
         # A throttled request says nothing about the rule under test: no verdict, and the way out.
         # (Security failures, e.g. a token granted for a wrong password, stand whatever else happened.)
         outcome = throttled(throttled_answers[-1].response_headers.get("retry-after"))
+        message = outcome.message
+    if unavailable_answers and not (isinstance(outcome, Failure) and outcome.security):
+        # The server said it could not serve just then: whatever the check concluded, its rule was not
+        # exercised (a refusal that is a 503 is no proof of a rule). Security failures stand.
+        outcome = unavailable(unavailable_answers[-1].response_headers["retry-after"])
         message = outcome.message
     status = verdict(check, outcome, state.config)
     failure = outcome if isinstance(outcome, Failure) else None
@@ -103,6 +109,12 @@ def execute(check: Check, state: RunState, low_confidence: bool = False) -> Resu
             low_confidence=low_confidence,
         )
     )
+
+
+def said_unavailable(exchange: Exchange) -> bool:
+    """A 503 with Retry-After (RFC 9110 §15.6.4, §10.2.3): the server's own word that it cannot serve for now.
+    Not a server error on client input, and no verdict either way. A 503 without Retry-After stays a 5xx."""
+    return exchange.status == 503 and "retry-after" in exchange.response_headers
 
 
 def baseline_login(state: RunState) -> None:

@@ -354,3 +354,58 @@ def test_a_check_whose_first_request_drops_gets_its_verdict_from_the_retry(
             (None, True),
             (200, False),
         ]
+
+
+# -- a server that says it is unavailable ------------------------------------------------------------------------------
+
+
+def unavailable_health(answer: Answer) -> None:
+    answer.set_json({"error": "temporarily_unavailable"}, status=503)
+    answer.set_header("retry-after", "5")
+
+
+def test_a_503_with_retry_after_is_no_verdict_either_way(reference: FastAPI) -> None:
+    def refused(ctx: Context) -> None:  # a check satisfied by any refusal: a 503 must not pass it
+        if ctx.get("/health").status < 400:
+            raise Failure("not refused", level=Level.MUST)
+
+    def expects_200(ctx: Context) -> None:  # nor fail it
+        if ctx.get("/health").status != 200:
+            raise Failure("not 200", level=Level.MUST)
+
+    app = rewrite(reference, on("GET", "/health", unavailable_health))
+    results = run_synthetic(app, [synthetic("TEST-001", refused), synthetic("TEST-002", expects_200)])
+    assert [r.status for r in results] == [Status.SKIP, Status.SKIP]
+    assert all("unavailable (503, Retry-After 5)" in r.message for r in results)
+    assert results[1].exchanges[-1].status == 503  # the evidence shows why
+
+
+def test_a_503_without_retry_after_is_a_server_error(reference: FastAPI) -> None:
+    def bare_503(answer: Answer) -> None:
+        answer.status = 503
+
+    def probe(ctx: Context) -> None:
+        ctx.get("/health")
+
+    [result] = run_synthetic(rewrite(reference, on("GET", "/health", bare_503)), [synthetic("TEST-001", probe)])
+    assert result.status is Status.FAIL
+    assert "503" in result.message
+
+
+def test_a_security_failure_stands_even_when_the_server_said_it_was_unavailable(reference: FastAPI) -> None:
+    def granted(ctx: Context) -> None:
+        ctx.get("/health")
+        raise Failure("a token was ISSUED for a wrong password", level=Level.MUST, security=True)
+
+    app = rewrite(reference, on("GET", "/health", unavailable_health))
+    [result] = run_synthetic(app, [synthetic("TEST-001", granted)])
+    assert result.status is Status.FAIL
+
+
+def test_an_unavailable_baseline_login_stops_the_run_with_the_way_out(reference: FastAPI) -> None:
+    def unavailable_token(answer: Answer) -> None:
+        answer.set_json({"error": "temporarily_unavailable"}, status=503)
+        answer.set_header("retry-after", "30")
+
+    with pytest.raises(BaselineLoginError, match=r"is unavailable \(503, Retry-After 30 s\): run again"):
+        run_synthetic(rewrite(reference, on("POST", "/token", unavailable_token)), [])
