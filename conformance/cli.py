@@ -178,6 +178,34 @@ target_options = _stacked(
 )
 
 
+def token_options(without_password: str) -> Callable[[F], F]:
+    """``--token`` and ``--token-command`` of ``run`` and ``fuzz``; ``without_password``: what such a run leaves out."""
+    return _stacked(
+        click.option(
+            "--token",
+            help=f"Run with this access token instead of logging in (better: the {TOKEN_ENV} environment variable); "
+            f"{without_password}.",
+        ),
+        click.option(
+            "--token-command",
+            metavar="CMD",
+            help="Run with the access token this command prints on stdout (run without a shell, again once the token "
+            "expires), e.g. a client-credentials request to the identity provider.",
+        ),
+    )
+
+
+# Issuer mode's flags of ``run`` and ``fuzz`` (``run`` has --second-subject between --subject and --scope).
+issuer_keys_option = click.option(
+    "--issuer-keys",
+    metavar="DIR",
+    help="Issuer mode: the keys directory of `jwt-conformance issuer`, which the API trusts; the run mints every "
+    "token (no token endpoint, no password).",
+)
+subject_option = click.option("--subject", help="Issuer mode: the sub of the user the API knows (default: --username).")
+scope_option = click.option("--scope", help="Issuer mode: the scope the minted tokens carry (space-separated).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(tool_version(), prog_name="jwt-conformance")
 def cli() -> None:
@@ -201,17 +229,7 @@ def cli() -> None:
 )
 @click.option("--select", multiple=True, help="Run only checks whose ID starts with this (repeatable).")
 @click.option("--skip", multiple=True, help="Skip checks whose ID starts with this (repeatable).")
-@click.option(
-    "--token",
-    help=f"Run with this access token instead of logging in (better: the {TOKEN_ENV} environment variable); "
-    "checks that need a password-grant token endpoint are skipped.",
-)
-@click.option(
-    "--token-command",
-    metavar="CMD",
-    help="Run with the access token this command prints on stdout (run without a shell, again once the token "
-    "expires), e.g. a client-credentials request to the identity provider.",
-)
+@token_options("checks that need a password-grant token endpoint are skipped")
 @click.option("--token-path", help="Token endpoint path (default /token).")
 @click.option(
     "--me-path", help="Current-user endpoint path (default /users/me); in a token run, any protected GET operation."
@@ -253,15 +271,10 @@ def cli() -> None:
 @click.option(
     "--audience", help="The aud its access tokens carry (JWT-FMT-011 then requires it); in issuer mode, the API's aud."
 )
-@click.option(
-    "--issuer-keys",
-    metavar="DIR",
-    help="Issuer mode: the keys directory of `jwt-conformance issuer`, which the API trusts; the run mints every "
-    "token (no token endpoint, no password).",
-)
-@click.option("--subject", help="Issuer mode: the sub of the user the API knows (default: --username).")
+@issuer_keys_option
+@subject_option
 @click.option("--second-subject", help="Issuer mode: the sub of a second user the API knows (cross-user checks).")
-@click.option("--scope", help="Issuer mode: the scope the minted tokens carry (space-separated).")
+@scope_option
 @report_options
 def run_command(
     config_file: Path | None,
@@ -383,8 +396,18 @@ def report_command(report_file: Path, **outputs: Path | None) -> None:
         "/openapi.json, else the kit's core operations)."
     ),
 )
+@token_options("only the operations that take a bearer token are fuzzed (not the token endpoint)")
+@issuer_keys_option
+@click.option("--audience", help="Issuer mode: the aud of the minted tokens, the API's audience (required).")
+@subject_option
+@scope_option
+@click.option("--issuer", help="Issuer mode: the iss of the minted tokens (default: the URL the issuer publishes).")
 @click.option("--token-path", help="Token endpoint path (default /token).")
-@click.option("--me-path", help="Current-user endpoint path, fuzzed without --contract (default /users/me).")
+@click.option(
+    "--me-path",
+    help="Current-user endpoint path, fuzzed without --contract (default /users/me); in a token run, the protected "
+    "GET operation the token must reach before fuzzing starts.",
+)
 @click.option(
     "--protected-path",
     "protected_paths",
@@ -412,7 +435,12 @@ def report_command(report_file: Path, **outputs: Path | None) -> None:
     help="Write fuzz-report.json, fuzz-report.md and fuzz-junit.xml here.",
 )
 def fuzz_command(config_file: Path | None, report_dir: Path | None, **flags: Any) -> None:
-    """Fuzz the target with schemathesis against its contract, with real tokens from the password flow."""
+    """Fuzz the target with schemathesis against its contract, with real tokens.
+
+    The tokens come from the password flow, or, for an API that verifies the tokens of an identity
+    provider, from --token, --token-command or issuer mode (--issuer-keys): then the operations that
+    take a bearer token are fuzzed, and the token endpoint is not.
+    """
     from .fuzzing import FuzzFinished, build_fuzz_config, run_fuzz
     from .fuzzing.progress import terminal_fuzz_progress
     from .fuzzing.reporters import ConsoleFuzzReporter, FuzzReporter, ReportDirReporter

@@ -1,17 +1,17 @@
-"""The schemathesis auth provider: a bearer token from the password flow on operations that declare security."""
+"""The schemathesis auth provider: the run's current bearer token on operations that declare security."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from .generation import declares_security
-from .tokens import TokenSource
+from .tokens import RefreshingTokens
 
 
 class BearerAuth:
     """schemathesis instantiates providers without arguments: subclasses name their ``source``."""
 
-    source: ClassVar[TokenSource | None] = None
+    source: ClassVar[RefreshingTokens | None] = None
 
     def get(self, case: Any, ctx: Any) -> str | None:
         if self.source is None or not declares_security(ctx.operation):

@@ -15,7 +15,12 @@ from typing import Any, ClassVar
 
 import schemathesis
 from schemathesis.core.failures import Failure
-from schemathesis.openapi.checks import MissingContentType, RejectedPositiveData, UnsupportedMethodResponse
+from schemathesis.openapi.checks import (
+    MissingContentType,
+    RejectedPositiveData,
+    UndefinedStatusCode,
+    UnsupportedMethodResponse,
+)
 
 from .generation import FuzzTarget, bearer_value, declares_security
 
@@ -66,6 +71,8 @@ def filter_failure_hook(target: FuzzTarget) -> Callable[[Any, Any, Any, Any], bo
       documented is still judged by ``status_code_conformance``). Nor is the token endpoint's
       refusal of generated credentials (400 or 401, RFC 6749 §5.2).
     - An answer without content owes no Content-Type (RFC 9110 §8.3).
+    - A 5xx is reported once, by ``not_a_server_error`` (it runs on every answer): not also as an
+      undocumented status code.
     - An undeclared method answered 404 or 501 is not a failure (a SHOULD, see above); a 405
       without ``Allow`` still is (RFC 9110 §15.5.6, a MUST).
     """
@@ -73,6 +80,8 @@ def filter_failure_hook(target: FuzzTarget) -> Callable[[Any, Any, Any, Any], bo
     def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
         if isinstance(failure, MissingContentType):
             return bool(response.content)
+        if isinstance(failure, UndefinedStatusCode):
+            return int(response.status_code) < 500
         if isinstance(failure, UnsupportedMethodResponse):
             return failure.failure_reason != "wrong_status" or response.status_code not in UNDECLARED_METHOD_ANSWERS
         if not isinstance(failure, RejectedPositiveData) or not 400 <= response.status_code < 500:

@@ -16,7 +16,7 @@ FUZZ_FLAGS = ("max_examples", "seed", "max_time", "report_dir", "workers", "excl
 
 @dataclass(frozen=True)
 class FuzzConfig:
-    target: RunConfig  # base URL, the primary account, the token path, timeouts, the contract
+    target: RunConfig  # base URL, the primary account or the token run's source, the paths, timeouts, the contract
     max_examples: int = DEFAULT_MAX_EXAMPLES  # Hypothesis examples per operation in the fuzzing phase
     seed: int | None = None  # None: a random seed, reported so that the run can be repeated
     max_time_s: float | None = None  # stop after this long, reporting what was tested
@@ -38,10 +38,15 @@ def _number(value: Any, name: str, low: float, high: float, integer: bool) -> An
 def build_fuzz_config(
     flags: Mapping[str, Any], env: Mapping[str, str] | None = None, config_file: Path | None = None
 ) -> FuzzConfig:
-    """Flags (``None`` = not given) and the shared config file into a ``FuzzConfig``."""
-    target = build_config(
-        {k: v for k, v in flags.items() if k not in FUZZ_FLAGS}, env=env, config_file=config_file, token_run=False
-    )
+    """Flags (``None`` = not given) and the shared config file into a ``FuzzConfig``.
+
+    The token sources are those of ``jwt-conformance run``, read by the same code: ``--token`` (or its
+    environment variable), ``--token-command``, issuer mode (``--issuer-keys`` or the ``issuer:`` section),
+    ``users.primary.token`` / ``token_command``; else the password grant.
+    """
+    target = build_config({k: v for k, v in flags.items() if k not in FUZZ_FLAGS}, env=env, config_file=config_file)
+    if target.issuer_mode is None and (flags.get("issuer") or flags.get("audience")):
+        raise ConfigError("--issuer and --audience name the tokens issuer mode mints: add --issuer-keys DIR")
     max_examples = _number(flags.get("max_examples"), "max_examples", 1, 100_000, True)
     return FuzzConfig(
         target=target,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +265,33 @@ def core_document(
         "components": components,
     }
     return document, tuple(left_out)
+
+
+# --- a token run: the protected operations only ----------------------------------------------------------
+
+
+def protected_only(contract: FuzzContract) -> FuzzContract:
+    """``contract`` without the operations that take no bearer token, each named in ``left_out``.
+
+    A token run has no password to log in with: the token endpoint cannot be fuzzed with a valid login,
+    and an operation without bearer security says nothing of how the API verifies tokens. Their path
+    items stay (empty of operations), so that ``--exclude-path`` still knows them.
+    """
+    document = copy.deepcopy(contract.document)
+    dropped: list[str] = []
+    for path, item in document.get("paths", {}).items():
+        if not isinstance(item, dict):
+            continue
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if isinstance(operation, dict) and not declares_bearer(document, operation):
+                dropped.append(f"{method.upper()} {path}")
+                del item[method]
+    if not dropped:
+        return contract
+    note = (
+        f"{', '.join(dropped)} {'is' if len(dropped) == 1 else 'are'} not fuzzed: a run with a given, printed or "
+        "minted token fuzzes the operations that take a bearer token only (the token endpoint's own fuzzing "
+        "needs the password grant: run again with --username and a password)"
+    )
+    return replace(contract, document=document, left_out=(*contract.left_out, note))

@@ -7,6 +7,10 @@ engine: every check, positive and negative data, the ``ignored_auth`` probes, th
 ``unissued_token_rejected`` check, malformed tokens and the real login mixed into the generated
 data (``generation.py``). It never prints: the CLI hands the events to reporters.
 
+A token run (``--token``, ``--token-command``, issuer mode) never logs in: it takes its token as
+``jwt-conformance run`` does (the same baseline: a token the me path refuses stops the run), fuzzes
+the operations that take a bearer token only, and gets a new token before the current one expires.
+
 Nothing is written to the working directory: schemathesis's cache and Hypothesis's example
 database are off (a run is repeated by its seed alone), and Hypothesis's own caches go to a
 temporary directory unless ``HYPOTHESIS_STORAGE_DIRECTORY`` names one.
@@ -27,12 +31,15 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.engine import Status as EngineStatus, StopReason, events, from_schema
 
 from ..client import Client, Redactor
+from ..config import RunConfig
+from ..context import RunState
 from ..errors import ConfigError, FuzzerError
+from ..runner import baseline_login
 from . import checks as _checks  # registers unissued_token_rejected with schemathesis
 from .auth import BearerAuth
 from .collector import Collector, in_contract_order
 from .config import FuzzConfig
-from .contracts import CORE, SERVED, FuzzContract, choose_contract, core_contract
+from .contracts import CORE, SERVED, FuzzContract, choose_contract, core_contract, protected_only
 from .generation import FuzzTarget, flatmap_case_hook, map_case
 from .model import (
     AbsentOperation,
@@ -44,7 +51,7 @@ from .model import (
     OperationStarted,
     OperationTested,
 )
-from .tokens import TokenEndpointError, TokenSource
+from .tokens import COMMAND, GIVEN, ISSUER, PASSWORD, RefreshingTokens, RunTokens, TokenEndpointError, TokenSource
 
 STATEFUL = "stateful"
 STATEFUL_LABEL = "sequences of operations (links)"
@@ -74,7 +81,7 @@ def schemathesis_settings(config: FuzzConfig, seed: int, core_rules: bool = Fals
     return settings
 
 
-def _provider(tokens: TokenSource) -> type:
+def _provider(tokens: RefreshingTokens) -> type:
     class PasswordFlowAuth(BearerAuth):
         source = tokens
 
@@ -127,15 +134,21 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
     started = time.perf_counter()
     target_config = config.target
     primary = target_config.primary
-    if primary is None:  # build_fuzz_config never makes a token run: fuzzing logs in for its tokens
-        raise FuzzerError("fuzzing needs --username and a password: it logs in for its tokens")
+    if primary is None and not target_config.token_run:
+        raise FuzzerError("fuzzing needs --username and a password, or --token, --token-command or issuer mode")
     seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
     redact = Redactor(target_config.secrets)
     owned = client is None
-    client = client or Client(target_config.base_url, timeout_s=target_config.timeout_s, redactor=redact)
+    if client is None:
+        client = Client(target_config.base_url, timeout_s=target_config.timeout_s, redactor=redact)
+    else:  # the given client's redaction is the report's: it learns the run's secrets
+        redact = client.redact
+        for secret, placeholder in target_config.secrets.items():
+            redact.add(secret, placeholder)
     schema: Any = None
+    tokens: RefreshingTokens | None = None
     try:
-        contract, notes = choose_contract(target_config, client), []
+        contract, notes = _contract(target_config, client), []
         try:
             schema = load_schema(
                 contract, schemathesis_settings(config, seed, contract.core_rules), config.exclude_paths
@@ -144,14 +157,8 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
             if contract.source != SERVED:
                 raise
             notes.append(f"{exc}: the core operations are fuzzed instead (pass a corrected copy with --contract)")
-            contract = core_contract(target_config)
+            contract = _core(target_config)
             schema = load_schema(contract, schemathesis_settings(config, seed, core_rules=True), config.exclude_paths)
-        tokens = TokenSource(
-            client,
-            primary,
-            target_config.paths.token,
-            on_token=lambda token: redact.add(token, "${ACCESS_TOKEN}"),
-        )
         summary = FuzzSummary(
             base_url=target_config.base_url,
             contract=contract.location,
@@ -161,10 +168,17 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
             core_rules=contract.core_rules,
         )
         summary.notes += [*notes, *contract.left_out]
-        try:
-            tokens.login()
-        except TokenEndpointError as exc:
-            summary.notes.append(f"{exc}: secured operations are fuzzed without a token")
+        if primary is None:
+            tokens = _run_tokens(target_config, client)
+        else:
+            tokens = TokenSource(
+                client, primary, target_config.paths.token, on_token=lambda token: redact.add(token, "${ACCESS_TOKEN}")
+            )
+            try:
+                tokens.login()
+            except TokenEndpointError as exc:
+                summary.notes.append(f"{exc}: secured operations are fuzzed without a token")
+        summary.token_source = tokens.kind
         target = FuzzTarget(primary, target_config.paths.token)
         schema.auth(refresh_interval=None)(_provider(tokens))
         schema.hooks.register_hook_with_name(flatmap_case_hook(target), "flatmap_case")
@@ -183,6 +197,7 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
             source=contract.source,
             description=contract.description,
             rules=contract.rules,
+            tokens=_token_origin(target_config, tokens),
         )
         collector = Collector(redact)
         yield from _drive(schema, collector, summary, redact)
@@ -198,13 +213,62 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
             _checks.TARGETS.pop(id(schema), None)
         if owned:
             client.close()
-    summary.logins = tokens.logins
+    assert tokens is not None
+    summary.logins = tokens.obtained if tokens.kind == PASSWORD else 0
+    summary.tokens = tokens.count
+    summary.tokens_described = tokens.described()
     if tokens.failed_refreshes:
+        what = "token refreshes" if tokens.kind == PASSWORD else "attempts to get a new token"
         summary.notes.append(
-            f"{tokens.failed_refreshes} token refreshes failed; the last: {redact(tokens.last_refresh_error or '')}"
+            f"{tokens.failed_refreshes} {what} failed; the last: {redact(tokens.last_refresh_error or '')}"
+        )
+    if isinstance(tokens, RunTokens) and tokens.expired():
+        summary.notes.append(
+            "the given token expired during the run: later requests carried an expired token; pass --token-command "
+            "(a command that prints a fresh token) so that the fuzzer gets a new one in time"
         )
     summary.duration_s = time.perf_counter() - started
     yield FuzzFinished(summary)
+
+
+def _contract(config: RunConfig, client: Client) -> FuzzContract:
+    contract = choose_contract(config, client)
+    return protected_only(contract) if config.token_run else contract
+
+
+def _core(config: RunConfig) -> FuzzContract:
+    contract = core_contract(config)
+    return protected_only(contract) if config.token_run else contract
+
+
+def _run_tokens(config: RunConfig, client: Client) -> RunTokens:
+    """A token run's tokens, checked as ``jwt-conformance run`` checks them: the issuer answers, the command
+    prints a token, the me path takes it (else the run stops, exit 2, with the way out)."""
+    state = RunState(config, client, {})  # registers the issuer's keys with the redaction: minted tokens are secrets
+    baseline_login(state)
+    assert state.token_source is not None
+    kind = ISSUER if config.issuer_mode is not None else COMMAND if config.token_command else GIVEN
+    redact = client.redact
+    tokens = RunTokens(state.token_source, kind, on_token=lambda token: redact.add_token(token, "${ACCESS_TOKEN}"))
+    tokens.obtain()  # the token the me path took
+    return tokens
+
+
+def _token_origin(config: RunConfig, tokens: RefreshingTokens) -> str:
+    """Where the run's tokens come from, for the start of the console output (never the token itself)."""
+    mode = config.issuer_mode
+    if mode is not None:
+        scope = f", scope {mode.scope!r}" if mode.scope else ""
+        return (
+            f"minted as the issuer {mode.url} for sub {mode.subject!r}, audience {mode.audience!r}{scope}; "
+            "minted again before each expires"
+        )
+    if tokens.kind == COMMAND:
+        program = config.token_command[0] if config.token_command else "?"
+        return f"printed by the token command {program!r}; run again before each token expires"
+    if tokens.kind == GIVEN:
+        return "the given token (--token): it is not renewed"
+    return f"the password grant at {config.paths.token} as {config.username!r}; logged in again before each expires"
 
 
 def _absent_note(absent: AbsentOperation, contract: FuzzContract) -> str:

@@ -47,6 +47,7 @@ class FuzzStarted:
     source: str = "contract"  # "contract" (--contract), "served" (the target's /openapi.json), "core" (the kit's)
     description: str = ""  # where the contract came from, and how much of it is fuzzed
     rules: str | None = None  # how answers are judged, when not by the contract's own schemas
+    tokens: str = ""  # where the run's tokens come from (never a token)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,10 @@ class FuzzSummary:
     findings: list[Finding] = field(default_factory=list)
     errors: list[FuzzError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    logins: int = 0
+    logins: int = 0  # password-grant logins for the fuzzer's tokens
+    token_source: str = "password"  # password, token (--token), token_command, issuer (minted)
+    tokens: int = 0  # tokens the run had: logins, the given one, command runs, minted ones
+    tokens_described: str = ""  # the same for people: "3 logins", "2 tokens minted"
     duration_s: float = 0.0
     source: str = "contract"  # as FuzzStarted.source
     core_rules: bool = False  # answers judged by the core rules, not by the contract's response schemas

@@ -24,6 +24,13 @@ SOURCES = {
     "core": "the kit's core operations",
 }
 
+TOKEN_SOURCES = {
+    "password": "the password grant",
+    "token": "the given token (--token)",
+    "token_command": "the token command (--token-command)",
+    "issuer": "minted with the test issuer's keys (issuer mode)",
+}
+
 
 class FuzzReporter(Protocol):
     def handle(self, event: FuzzEvent) -> None: ...
@@ -75,6 +82,8 @@ class ConsoleFuzzReporter:
             if event.description:
                 self._echo(f"  contract:   {event.description}")
             self._echo(f"  operations: {', '.join(event.operations) or '(none)'}")
+            if event.tokens:
+                self._echo(f"  tokens:     {event.tokens}")
             if event.rules:
                 self._echo(f"  answers:    {event.rules}")
         elif isinstance(event, OperationTested):
@@ -113,7 +122,8 @@ class ConsoleFuzzReporter:
         for note in summary.notes:
             self._echo(f"note: {note}")
         verdict = self._style("FAILED", "red", bold=True) if summary.failed else self._style("passed", "green")
-        self._echo(f"{verdict}: {_totals(summary)} in {summary.duration_s:.1f} s ({_plural(summary.logins, 'login')})")
+        tokens = summary.tokens_described or _plural(summary.logins, "login")
+        self._echo(f"{verdict}: {_totals(summary)} in {summary.duration_s:.1f} s ({tokens})")
         self._echo(f"seed {summary.seed}: repeat this run with --seed {summary.seed}")
 
     def _finding(self, finding: Finding) -> None:
@@ -148,6 +158,7 @@ def report_document(summary: FuzzSummary, tool_version: str) -> dict[str, Any]:
             "logins": summary.logins,
             "passed": not summary.failed,
         },
+        "tokens": {"source": summary.token_source, "obtained": summary.tokens},
         "notes": list(summary.notes),
         "operations": list(summary.operations),
         "absent_operations": [absent.to_dict() for absent in summary.absent],
@@ -164,6 +175,8 @@ def render_markdown(summary: FuzzSummary) -> str:
         f"- Target: `{summary.base_url}`, contract `{summary.contract}` ({source})",
         f"- Seed {summary.seed}, up to {summary.max_examples} examples per operation; {summary.duration_s:.1f} s",
         f"- Result: {'**FAILED**' if summary.failed else 'passed'}: {_totals(summary)}",
+        f"- Tokens: {TOKEN_SOURCES.get(summary.token_source, summary.token_source)}"
+        + (f" ({summary.tokens_described})" if summary.tokens_described else ""),
         "",
     ]
     if summary.core_rules:

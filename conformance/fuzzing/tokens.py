@@ -1,9 +1,16 @@
-"""Access tokens for the fuzzer, from the password flow, fetched again before they expire."""
+"""Access tokens for the fuzzer, fetched again before they expire.
+
+Where they come from: the password flow (``TokenSource``), or, in a token run (``RunTokens``), the
+token given with ``--token``, the one ``--token-command`` prints (the command runs again), or one
+minted with the test issuer's keys (issuer mode). Either way a token is replaced ``REFRESH_MARGIN_S``
+before it expires (a fifth of its lifetime for short ones).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -11,16 +18,18 @@ from typing import Any
 
 from ..client import Client, TransportError
 from ..config import Credentials
-from ..errors import BaselineLoginError, TargetUnreachableError
+from ..errors import BaselineLoginError, ConformanceError, TargetUnreachableError
 from ..login import rejection_error
+from ..token_source import TokenSource as RunTokenSource, expires_at
 
 # Without ``expires_in`` or ``exp``, a token is fetched again after this long.
 DEFAULT_LIFETIME_S = 300.0
-# After a failed refresh, the next login is tried this much later (no hammering of the token endpoint).
+# After a failed refresh, the next attempt is made this much later (no hammering of the token endpoint or command).
 RETRY_AFTER_FAILURE_S = 5.0
 # A token is replaced this early (at most; a fifth of its lifetime for short ones), so that no
 # request carries a token that expires in flight.
 REFRESH_MARGIN_S = 30.0
+PASSWORD, GIVEN, COMMAND, ISSUER = "password", "token", "token_command", "issuer"
 
 
 class TokenEndpointError(Exception):
@@ -51,26 +60,106 @@ class TokenSet:
             return len(self._tokens)
 
 
+def _claims(token: str) -> dict[str, Any] | None:
+    try:
+        segment = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (IndexError, ValueError, TypeError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
 def token_lifetime(body: dict[str, Any], token: str) -> float:
     """Seconds the token lives: ``expires_in`` (RFC 6749 §5.1), else its ``exp`` less its ``iat``, else a default."""
     expires_in = body.get("expires_in")
     if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
         return float(expires_in)
+    claims = _claims(token) or {}
     try:
-        segment = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
         lifetime = float(claims["exp"]) - float(claims.get("iat", time.time()))
-    except (IndexError, ValueError, KeyError, TypeError):
+    except (KeyError, ValueError, TypeError):
         return DEFAULT_LIFETIME_S
     return lifetime if lifetime > 0 else DEFAULT_LIFETIME_S
 
 
-class TokenSource:
-    """Logs in with the password grant and hands out the current token; thread-safe.
+class RefreshingTokens:
+    """The current token, obtained again shortly before it expires; thread-safe.
 
-    The first ``token()`` call logs in; later calls reuse the token until shortly before it expires.
-    Every token obtained is added to ``issued`` (and so to the report's redaction).
+    The first ``token()`` call obtains one; later calls reuse it until ``REFRESH_MARGIN_S`` (at most a
+    fifth of its lifetime) before it expires. Every token obtained is added to ``issued`` and handed to
+    ``on_token`` (the report's redaction). Subclasses say how a token is obtained (``_obtain``).
     """
+
+    kind = PASSWORD
+
+    def __init__(
+        self,
+        *,
+        issued: TokenSet | None = None,
+        on_token: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.issued = issued if issued is not None else TokenSet()
+        self.on_token = on_token
+        self.clock = clock
+        self.obtained = 0  # tokens obtained (logins, command runs, minted tokens)
+        self.failed_refreshes = 0
+        self.last_refresh_error: str | None = None
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._expires_at = 0.0
+
+    def _obtain(self) -> tuple[str, float, float]:
+        """(a new token, the seconds it lives from now, its whole lifetime); raises on failure."""
+        raise NotImplementedError
+
+    def obtain(self) -> str:
+        """A new token, kept as the current one; raises what ``_obtain`` raises."""
+        token, remaining, lifetime = self._obtain()
+        now = self.clock()
+        margin = min(REFRESH_MARGIN_S, lifetime / 5)
+        self._token = token
+        self._expires_at = now + remaining
+        # A token obtained already close to its end is used while it lives, and replaced no sooner than a retry.
+        self._refresh_at = now + (remaining - margin if remaining > margin else min(remaining, RETRY_AFTER_FAILURE_S))
+        self.obtained += 1
+        self.issued.add(token)
+        if self.on_token is not None:
+            self.on_token(token)
+        return token
+
+    def token(self) -> str | None:
+        """The current token, obtained again once due; the old one while it lives if a refresh fails."""
+        with self._lock:
+            now = self.clock()
+            if self._token is not None and now < self._refresh_at:
+                return self._token
+            if self._token is None and now < self._refresh_at:
+                return None  # the last attempt failed moments ago
+            try:
+                return self.obtain()
+            except (ConformanceError, TokenEndpointError) as exc:
+                # Reported in the summary; the old token serves while it lives.
+                self.failed_refreshes += 1
+                self.last_refresh_error = str(exc)
+                self._refresh_at = now + RETRY_AFTER_FAILURE_S
+                if self._token is not None and now >= self._expires_at:
+                    self._token = None
+                return self._token
+
+    @property
+    def count(self) -> int:
+        """Tokens the run had (logins, the given token, command runs, minted tokens)."""
+        return self.obtained
+
+    def described(self) -> str:
+        """How the run's tokens were had, for the summary: ``3 logins``."""
+        return f"{self.count} login{'' if self.count == 1 else 's'}"
+
+
+class TokenSource(RefreshingTokens):
+    """Logs in with the password grant and hands out the current token; thread-safe."""
 
     def __init__(
         self,
@@ -82,23 +171,22 @@ class TokenSource:
         on_token: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(issued=issued, on_token=on_token, clock=clock)
         self.client = client
         self.credentials = credentials
         self.token_path = token_path
-        self.issued = issued if issued is not None else TokenSet()
-        self.on_token = on_token
-        self.clock = clock
-        self.logins = 0  # successful logins
-        self.failed_refreshes = 0
-        self.last_refresh_error: str | None = None
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._expires_at = 0.0
+
+    @property
+    def logins(self) -> int:
+        """Successful logins."""
+        return self.obtained
 
     def login(self) -> str:
         """One password-grant request. Raises ``BaselineLoginError`` (refused), ``TargetUnreachableError``
         (no answer) or ``TokenEndpointError`` (a malformed answer)."""
+        return self.obtain()
+
+    def _obtain(self) -> tuple[str, float, float]:
         form = {"grant_type": "password", "username": self.credentials.username, "password": self.credentials.password}
         try:
             response = self.client.request("POST", self.token_path, data=form)
@@ -107,18 +195,10 @@ class TokenSource:
         body = response.json()
         token = body.get("access_token") if isinstance(body, dict) and response.status == 200 else None
         if isinstance(body, dict) and isinstance(token, str) and token:
-            now = self.clock()
             lifetime = token_lifetime(body, token)
-            self._token = token
-            self._expires_at = now + lifetime
-            self._refresh_at = now + max(lifetime - min(REFRESH_MARGIN_S, lifetime / 5), 0.0)
-            self.logins += 1
-            self.issued.add(token)
-            if self.on_token is not None:
-                self.on_token(token)
-            return token
+            return token, lifetime, lifetime
         endpoint = f"{self.client.base_url}{self.token_path}"
-        refusal = rejection_error(
+        refusal: BaselineLoginError | None = rejection_error(
             endpoint, self.credentials.username, response.status, body, response.header("retry-after")
         )
         if refusal is not None:
@@ -128,21 +208,51 @@ class TokenSource:
             response.status,
         )
 
-    def token(self) -> str | None:
-        """The current token, fetched again once due; the old one while it lives if a refresh fails."""
-        with self._lock:
-            now = self.clock()
-            if self._token is not None and now < self._refresh_at:
-                return self._token
-            if self._token is None and now < self._refresh_at:
-                return None  # the last attempt failed moments ago
-            try:
-                return self.login()
-            except (TargetUnreachableError, BaselineLoginError, TokenEndpointError) as exc:
-                # Reported in the summary; the old token serves while it lives.
-                self.failed_refreshes += 1
-                self.last_refresh_error = str(exc)
-                self._refresh_at = now + RETRY_AFTER_FAILURE_S
-                if self._token is not None and now >= self._expires_at:
-                    self._token = None
-                return self._token
+
+class RunTokens(RefreshingTokens):
+    """A token run's tokens, from the run's own token source (``conformance.token_source``): the given
+    token as long as it lives, or a new one printed by the token command or minted, before each expires."""
+
+    def __init__(
+        self,
+        source: RunTokenSource,
+        kind: str,
+        *,
+        issued: TokenSet | None = None,
+        on_token: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(issued=issued, on_token=on_token, clock=clock)
+        self.source = source
+        self.kind = kind
+        self.wall_clock = wall_clock
+
+    def _obtain(self) -> tuple[str, float, float]:
+        # The first token is the one the run checked on the me path; later ones are new.
+        token = self.source.fresh() if self.obtained and self.source.renewable else self.source.current()
+        if not self.source.renewable:
+            return token, math.inf, math.inf  # the given token: no other to be had
+        exp = expires_at(token)
+        if exp is None:  # an opaque token: the command runs again after the default lifetime
+            return token, DEFAULT_LIFETIME_S, DEFAULT_LIFETIME_S
+        return token, max(exp - self.wall_clock(), 0.0), token_lifetime({}, token)
+
+    def expired(self) -> bool:
+        """The given token (``--token``, never renewed) has expired by now."""
+        token = self._token
+        exp = expires_at(token) if token is not None else None
+        return not self.source.renewable and exp is not None and exp <= self.wall_clock()
+
+    @property
+    def count(self) -> int:
+        """Runs of the command or minted tokens (the baseline's included), or the one given token."""
+        return self.source.invocations if self.source.renewable else 1
+
+    def described(self) -> str:
+        count = f"{self.count} token{'' if self.count == 1 else 's'}"
+        if self.kind == ISSUER:
+            return f"{count} minted"
+        if self.kind == COMMAND:
+            return f"{count} from the token command"
+        return "the given token"

@@ -40,9 +40,12 @@ def _header_json(token: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
-def crashes_on_malformed_token(app: FastAPI) -> ASGIApp:
+def crashes_on_malformed_token(app: FastAPI, path: str | None = None) -> ASGIApp:
+    """``path``: only that path crashes (by default every one)."""
+
     async def wrapper(scope: Scope, receive: Any, send: Any) -> None:
-        token = _bearer(scope) if scope["type"] == "http" else None
+        chosen = scope["type"] == "http" and path in (None, scope["path"])
+        token = _bearer(scope) if chosen else None
         if token is not None and token.count(".") == 2:
             try:
                 _header_json(token)
