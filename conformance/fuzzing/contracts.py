@@ -56,13 +56,21 @@ class FuzzContract:
     path: Path | None = None  # the file of a --contract (schemathesis resolves its references from there)
     core_rules: bool = False  # the kit's response schemas are not the target's: bodies are not judged
     left_out: tuple[str, ...] = ()  # operations the reduction could not fuzz, each with its reason
+    bearer_only: bool = False  # a token run: only the operations that take a bearer token
 
     @property
     def description(self) -> str:
+        extent = "its operations that take a bearer token" if self.bearer_only else "all of it"
         if self.source == OPTION:
-            return f"{self.location} (--contract): all of it"
+            return f"{self.location} (--contract): {extent}"
         if self.source == SERVED:
-            return f"the OpenAPI document the target serves, {self.location}: all of it"
+            return f"the OpenAPI document the target serves, {self.location}: {extent}"
+        if self.bearer_only:
+            return (
+                f"no --contract and no OpenAPI document at {SERVED_CONTRACT_PATH}: {self.location}, reduced to the "
+                "me path, the protected paths and the operations the config file's capabilities name that take a "
+                "bearer token"
+            )
         return (
             f"no --contract and no OpenAPI document at {SERVED_CONTRACT_PATH}: {self.location}, reduced to the "
             "core operations (the token endpoint, the me path, the protected paths) and the capabilities the "
@@ -288,10 +296,10 @@ def protected_only(contract: FuzzContract) -> FuzzContract:
                 dropped.append(f"{method.upper()} {path}")
                 del item[method]
     if not dropped:
-        return contract
+        return replace(contract, bearer_only=True)
     note = (
         f"{', '.join(dropped)} {'is' if len(dropped) == 1 else 'are'} not fuzzed: a run with a given, printed or "
         "minted token fuzzes the operations that take a bearer token only (the token endpoint's own fuzzing "
         "needs the password grant: run again with --username and a password)"
     )
-    return replace(contract, document=document, left_out=(*contract.left_out, note))
+    return replace(contract, document=document, left_out=(*contract.left_out, note), bearer_only=True)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import jsonschema
 import pytest
 from click.testing import CliRunner, Result
@@ -29,6 +30,7 @@ from conformance.token_source import TokenSource, TokenSourceError
 
 from ...clock import Clock
 from ...server_process import Server, server_env
+from ..harness import PRIMARY
 from .live import serving
 from .test_cli import JWT_CONFORMANCE, fuzz_report_schema, one_line_error
 
@@ -142,6 +144,24 @@ def test_a_token_the_me_path_refuses_stops_the_run_with_the_way_out(reference: F
     with serving(reference) as base_url:
         line = one_line_error(fuzz("--base-url", base_url, "--token", jwt(0, 60)))
     assert line == "error: the token was refused (HTTP 401): is it expired, or for another audience?"
+
+
+def test_a_given_token_that_expires_mid_run_is_noted_with_the_way_out(make_reference: Any) -> None:
+    with serving(make_reference(access_token_ttl=2)) as base_url:
+        form = {"grant_type": "password", "username": PRIMARY.username, "password": PRIMARY.password}
+        token = httpx.post(f"{base_url}/token", data=form, timeout=10).json()["access_token"]
+        result = fuzz("--base-url", base_url, "--token", token, "--max-examples", "10", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "  tokens:     the given token (--token): it is not renewed" in lines
+    assert [line for line in lines if line.startswith("note: ")] == [
+        LEFT_OUT_NOTE,
+        "note: the given token expired during the run: later requests carried an expired token; pass "
+        "--token-command (a command that prints a fresh token) so that the fuzzer gets a new one in time",
+    ]
+    contract = f"  contract:   the OpenAPI document the target serves, {base_url}/openapi.json: its operations that "
+    assert contract + "take a bearer token" in lines
+    assert token not in result.output and lines[-2].endswith("(the given token)")
 
 
 def test_a_failing_token_command_stops_the_run_naming_only_its_program(reference: FastAPI) -> None:
