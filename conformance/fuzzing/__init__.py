@@ -1,4 +1,4 @@
-"""Fuzzing with schemathesis against the contract, with real tokens from the password flow."""
+"""Fuzzing with schemathesis against the contract, with real tokens: logged in for, given, printed or minted."""
 
 from __future__ import annotations
 

@@ -159,6 +159,12 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
             notes.append(f"{exc}: the core operations are fuzzed instead (pass a corrected copy with --contract)")
             contract = _core(target_config)
             schema = load_schema(contract, schemathesis_settings(config, seed, core_rules=True), config.exclude_paths)
+        operations = tuple(result.ok().label for result in schema.get_all_operations() if result.ok() is not None)
+        if not operations and primary is None:
+            raise FuzzerError(
+                f"{contract.location} has no operation that takes a bearer token, and a run with a token fuzzes "
+                "only those: give the API's contract with --contract, or log in with --username and a password"
+            )
         summary = FuzzSummary(
             base_url=target_config.base_url,
             contract=contract.location,
@@ -185,7 +191,6 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
         schema.hooks.register_hook_with_name(map_case, "map_case")
         schema.hooks.register_hook_with_name(_checks.filter_failure_hook(target), "filter_failure")
         _checks.TARGETS[id(schema)] = target
-        operations = tuple(result.ok().label for result in schema.get_all_operations() if result.ok() is not None)
         summary.operations = operations
         yield FuzzStarted(
             target_config.base_url,

@@ -128,6 +128,20 @@ def test_token_options_are_checked_as_run_checks_them(args: list[str], message: 
     assert line.startswith(message), line
 
 
+def test_a_contract_without_a_bearer_operation_stops_a_token_run_before_any_request(tmp_path: Path) -> None:
+    public = tmp_path / "public.yaml"
+    public.write_text(
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
+        "paths:\n  /health:\n    get:\n      responses: {'200': {description: ok}}\n",
+        encoding="utf-8",
+    )
+    line = one_line_error(fuzz("--base-url", "http://127.0.0.1:9", "--contract", str(public), "--token", "a.b.c"))
+    assert line == (
+        f"error: {public} has no operation that takes a bearer token, and a run with a token fuzzes only those: "
+        "give the API's contract with --contract, or log in with --username and a password"
+    )
+
+
 def test_the_config_files_token_keys_and_the_environment_serve_fuzz_too(tmp_path: Path) -> None:
     config = tmp_path / "conformance.yaml"
     config.write_text("users:\n  primary: {token_command: 'idp --client-secret=${IDP_SECRET}'}\n", encoding="utf-8")
