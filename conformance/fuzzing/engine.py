@@ -32,9 +32,7 @@ from schemathesis.engine import Status as EngineStatus, StopReason, events, from
 
 from ..client import Client, Redactor
 from ..config import RunConfig
-from ..context import RunState
 from ..errors import ConfigError, FuzzerError
-from ..runner import baseline_login
 from . import checks as _checks  # registers unissued_token_rejected with schemathesis
 from .auth import BearerAuth
 from .collector import Collector, in_contract_order
@@ -51,7 +49,15 @@ from .model import (
     OperationStarted,
     OperationTested,
 )
-from .tokens import COMMAND, GIVEN, ISSUER, PASSWORD, RefreshingTokens, RunTokens, TokenEndpointError, TokenSource
+from .tokens import (
+    PASSWORD,
+    RefreshingTokens,
+    RunTokens,
+    TokenEndpointError,
+    TokenSource,
+    run_tokens,
+    token_origin,
+)
 
 STATEFUL = "stateful"
 STATEFUL_LABEL = "sequences of operations (links)"
@@ -175,7 +181,7 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
         )
         summary.notes += [*notes, *contract.left_out]
         if primary is None:
-            tokens = _run_tokens(target_config, client)
+            tokens = run_tokens(target_config, client)
         else:
             tokens = TokenSource(
                 client, primary, target_config.paths.token, on_token=lambda token: redact.add(token, "${ACCESS_TOKEN}")
@@ -202,7 +208,7 @@ def _run_fuzz(config: FuzzConfig, client: Client | None) -> Iterator[FuzzEvent]:
             source=contract.source,
             description=contract.description,
             rules=contract.rules,
-            tokens=_token_origin(target_config, tokens),
+            tokens=token_origin(target_config, tokens),
         )
         collector = Collector(redact)
         yield from _drive(schema, collector, summary, redact)
@@ -244,36 +250,6 @@ def _contract(config: RunConfig, client: Client) -> FuzzContract:
 def _core(config: RunConfig) -> FuzzContract:
     contract = core_contract(config)
     return protected_only(contract) if config.token_run else contract
-
-
-def _run_tokens(config: RunConfig, client: Client) -> RunTokens:
-    """A token run's tokens, checked as ``jwt-conformance run`` checks them: the issuer answers, the command
-    prints a token, the me path takes it (else the run stops, exit 2, with the way out)."""
-    state = RunState(config, client, {})  # registers the issuer's keys with the redaction: minted tokens are secrets
-    baseline_login(state)
-    assert state.token_source is not None
-    kind = ISSUER if config.issuer_mode is not None else COMMAND if config.token_command else GIVEN
-    redact = client.redact
-    tokens = RunTokens(state.token_source, kind, on_token=lambda token: redact.add_token(token, "${ACCESS_TOKEN}"))
-    tokens.obtain()  # the token the me path took
-    return tokens
-
-
-def _token_origin(config: RunConfig, tokens: RefreshingTokens) -> str:
-    """Where the run's tokens come from, for the start of the console output (never the token itself)."""
-    mode = config.issuer_mode
-    if mode is not None:
-        scope = f", scope {mode.scope!r}" if mode.scope else ""
-        return (
-            f"minted as the issuer {mode.url} for sub {mode.subject!r}, audience {mode.audience!r}{scope}; "
-            "minted again before each expires"
-        )
-    if tokens.kind == COMMAND:
-        program = config.token_command[0] if config.token_command else "?"
-        return f"printed by the token command {program!r}; run again before each token expires"
-    if tokens.kind == GIVEN:
-        return "the given token (--token): it is not renewed"
-    return f"the password grant at {config.paths.token} as {config.username!r}; logged in again before each expires"
 
 
 def _absent_note(absent: AbsentOperation, contract: FuzzContract) -> str:

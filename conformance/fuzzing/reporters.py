@@ -176,7 +176,7 @@ def render_markdown(summary: FuzzSummary) -> str:
         f"- Seed {summary.seed}, up to {summary.max_examples} examples per operation; {summary.duration_s:.1f} s",
         f"- Result: {'**FAILED**' if summary.failed else 'passed'}: {_totals(summary)}",
         f"- Tokens: {TOKEN_SOURCES.get(summary.token_source, summary.token_source)}"
-        + (f" ({summary.tokens_described})" if summary.tokens_described else ""),
+        + (f": {summary.tokens_described}" if summary.tokens_described and summary.token_source != "token" else ""),
         "",
     ]
     if summary.core_rules:

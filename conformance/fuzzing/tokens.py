@@ -17,9 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..client import Client, TransportError
-from ..config import Credentials
+from ..config import Credentials, RunConfig
+from ..context import RunState
 from ..errors import BaselineLoginError, ConformanceError, TargetUnreachableError
 from ..login import rejection_error
+from ..runner import baseline_login
 from ..token_source import TokenSource as RunTokenSource, expires_at
 
 # Without ``expires_in`` or ``exp``, a token is fetched again after this long.
@@ -29,6 +31,7 @@ RETRY_AFTER_FAILURE_S = 5.0
 # A token is replaced this early (at most; a fifth of its lifetime for short ones), so that no
 # request carries a token that expires in flight.
 REFRESH_MARGIN_S = 30.0
+MIN_REUSE_S = 1.0  # a new token serves at least this long, even one that has expired already
 PASSWORD, GIVEN, COMMAND, ISSUER = "password", "token", "token_command", "issuer"
 
 
@@ -121,8 +124,10 @@ class RefreshingTokens:
         margin = min(REFRESH_MARGIN_S, lifetime / 5)
         self._token = token
         self._expires_at = now + remaining
-        # A token obtained already close to its end is used while it lives, and replaced no sooner than a retry.
-        self._refresh_at = now + (remaining - margin if remaining > margin else min(remaining, RETRY_AFTER_FAILURE_S))
+        # A token obtained close to its end (a command may print one) is used while it lives, at most until a
+        # retry would be due, and at least MIN_REUSE_S: a command that prints expired tokens is not run per request.
+        soon = max(min(remaining, RETRY_AFTER_FAILURE_S), MIN_REUSE_S)
+        self._refresh_at = now + (remaining - margin if remaining > margin else soon)
         self.obtained += 1
         self.issued.add(token)
         if self.on_token is not None:
@@ -256,3 +261,33 @@ class RunTokens(RefreshingTokens):
         if self.kind == COMMAND:
             return f"{count} from the token command"
         return "the given token"
+
+
+def run_tokens(config: RunConfig, client: Client) -> RunTokens:
+    """A token run's tokens, checked as ``jwt-conformance run`` checks them: the issuer answers, the command
+    prints a token, the me path takes it (else the run stops, exit 2, with the way out)."""
+    state = RunState(config, client, {})  # registers the issuer's keys with the redaction: minted tokens are secrets
+    baseline_login(state)
+    assert state.token_source is not None
+    kind = ISSUER if config.issuer_mode is not None else COMMAND if config.token_command else GIVEN
+    redact = client.redact
+    tokens = RunTokens(state.token_source, kind, on_token=lambda token: redact.add_token(token, "${ACCESS_TOKEN}"))
+    tokens.obtain()  # the token the me path took
+    return tokens
+
+
+def token_origin(config: RunConfig, tokens: RefreshingTokens) -> str:
+    """Where the run's tokens come from, for the start of the console output (never the token itself)."""
+    mode = config.issuer_mode
+    if mode is not None:
+        scope = f", scope {mode.scope!r}" if mode.scope else ""
+        return (
+            f"minted as the issuer {mode.url} for sub {mode.subject!r}, audience {mode.audience!r}{scope}; "
+            "minted again before each expires"
+        )
+    if tokens.kind == COMMAND:
+        program = config.token_command[0] if config.token_command else "?"
+        return f"printed by the token command {program!r}; run again before each token expires"
+    if tokens.kind == GIVEN:
+        return "the given token (--token): it is not renewed"
+    return f"the password grant at {config.paths.token} as {config.username!r}; logged in again before each expires"

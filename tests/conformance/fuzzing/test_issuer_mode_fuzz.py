@@ -107,6 +107,8 @@ def test_issuer_mode_fuzz_passes_on_the_reference_server_that_trusts_the_issuer(
     jsonschema.Draft202012Validator(fuzz_report_schema()).validate(document)
     assert document["findings"] == [] and document["errors"] == [] and document["summary"]["passed"]
     assert document["tokens"] == {"source": "issuer", "obtained": 1} and document["summary"]["logins"] == 0
+    markdown = (tmp_path / "r" / "fuzz-report.md").read_text(encoding="utf-8").splitlines()
+    assert "- Tokens: minted with the test issuer's keys (issuer mode): 1 token minted" in markdown
     assert_no_key_and_no_token(issuer, done.stdout + done.stderr + reports_text(tmp_path / "r"))
 
 

@@ -25,7 +25,7 @@ from conformance.cli import cli
 from conformance.config import TOKEN_ENV
 from conformance.errors import ConfigError
 from conformance.fuzzing import build_fuzz_config
-from conformance.fuzzing.tokens import COMMAND, GIVEN, RETRY_AFTER_FAILURE_S, RunTokens
+from conformance.fuzzing.tokens import COMMAND, GIVEN, MIN_REUSE_S, RETRY_AFTER_FAILURE_S, RunTokens
 from conformance.token_source import TokenSource, TokenSourceError
 
 from ...clock import Clock
@@ -90,6 +90,20 @@ def test_a_failing_command_keeps_the_live_token_then_gives_none_once_it_has_expi
     clock.now += 20  # expired, and the command fails again: no token rather than a dead one
     assert tokens.token() is None and tokens.failed_refreshes == 2
     assert tokens.last_refresh_error == "the token command 'idp' failed (exit 3): provider unavailable"
+
+
+def test_a_command_that_prints_expired_tokens_is_not_run_for_every_request() -> None:
+    clock = Clock()
+    printed: list[str] = []
+
+    def command() -> str:
+        printed.append(jwt(clock.now - 600, 300, len(printed)))  # expired five minutes ago
+        return printed[-1]
+
+    tokens = RunTokens(TokenSource(mint=command, clock=clock), COMMAND, clock=clock, wall_clock=clock)
+    assert tokens.token() == tokens.token() == printed[0]
+    clock.now += MIN_REUSE_S
+    assert tokens.token() == printed[1] and len(printed) == 2
 
 
 def test_a_given_token_is_never_renewed_and_its_expiry_is_noticed() -> None:
@@ -164,7 +178,7 @@ def test_a_given_token_that_expires_mid_run_is_noted_with_the_way_out(make_refer
     with serving(make_reference(access_token_ttl=2)) as base_url:
         form = {"grant_type": "password", "username": PRIMARY.username, "password": PRIMARY.password}
         token = httpx.post(f"{base_url}/token", data=form, timeout=10).json()["access_token"]
-        result = fuzz("--base-url", base_url, "--token", token, "--max-examples", "10", "--seed", "3")
+        result = fuzz("--base-url", base_url, "--token", token, "--max-examples", "25", "--seed", "3")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "  tokens:     the given token (--token): it is not renewed" in lines
@@ -244,4 +258,6 @@ def test_fuzz_with_a_token_command_passes_on_the_reference_server_renews_its_tok
     assert document["findings"] == [] and document["errors"] == [] and document["summary"]["passed"]
     assert document["tokens"] == {"source": "token_command", "obtained": len(tokens)}
     assert document["operations"] == list(PROTECTED) and document["summary"]["logins"] == 0
+    markdown = (tmp_path / "reports" / "fuzz-report.md").read_text(encoding="utf-8").splitlines()
+    assert f"- Tokens: the token command (--token-command): {len(tokens)} tokens from the token command" in markdown
     assert_hidden(tokens, done.stdout + done.stderr + reports_text(tmp_path / "reports"))
