@@ -458,13 +458,8 @@ def build_config(
     flags: Mapping[str, Any],
     env: Mapping[str, str] | None = None,
     config_file: Path | None = None,
-    *,
-    token_run: bool = True,
 ) -> RunConfig:
-    """Merge flags (``None`` = not given), environment and config file into a ``RunConfig``.
-
-    ``token_run=False``: the run logs in whatever token the environment or the config file holds (fuzzing).
-    """
+    """Merge flags (``None`` = not given), environment and config file into a ``RunConfig``."""
     env = os.environ if env is None else env
     file = read_config_file(config_file, env) if config_file else {}
     users = file.get("users", {})
@@ -479,9 +474,9 @@ def build_config(
         raise ConfigError("no target: pass --base-url URL (or base_url in the config file)")
     primary_file = users.get("primary") or {}
     username = pick("username", primary_file.get("username"))
-    token, token_command = _token_source(flags, env, primary_file) if token_run else (None, None)
+    token, token_command = _token_source(flags, env, primary_file)
     claims = file.get("claims", {})
-    issuer_mode = _issuer_mode(flags, file.get("issuer") or {}, claims, username) if token_run else None
+    issuer_mode = _issuer_mode(flags, file.get("issuer") or {}, claims, username)
     if issuer_mode is not None and (token or token_command):
         raise ConfigError("issuer mode mints its own tokens: drop --token / --token-command or --issuer-keys")
     primary: Credentials | None = None

@@ -187,12 +187,6 @@ def test_the_bearer_note_names_the_token_run(reference: FastAPI) -> None:
     assert results["BEARER-012"].message.endswith("two identities not tried: a token run has one identity")
 
 
-def test_fuzzing_ignores_a_token_in_the_environment() -> None:
-    flags = {"base_url": "http://127.0.0.1:1", "username": "bob", "password": "pw"}
-    config = build_config(flags, {TOKEN_ENV: "a.b.c"}, token_run=False)
-    assert (config.token, config.primary is not None) == (None, True)
-
-
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
