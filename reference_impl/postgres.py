@@ -81,6 +81,8 @@ class PostgresDatabase(Database):
             open=False,
         )
         try:
+            # One attempt first: a database that refuses is said at once, not after the pool's retries.
+            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
             self.pool.open(wait=True, timeout=OPEN_TIMEOUT)
         except psycopg.Error as exc:
             self.pool.close()

@@ -2,9 +2,10 @@
 
 The server's binaries are looked for on PATH, then in Debian's and Red Hat's directories (every
 installed version, the newest first). PostgreSQL refuses to run as root: as root, initdb and the
-server run as the ``postgres`` user, in a data directory it owns. Trust authentication, no fsync:
-the data lives as long as the session. Every test gets a database of its own
-(``PostgresCluster.new_database``); the server is stopped by its PID when the session ends.
+server run as the ``postgres`` user, in a data directory it owns. Trust authentication and no fsync:
+the data lives as long as the session (a commit survives a crash of the server, not of the machine).
+Every test gets a schema of its own (``PostgresCluster.new_database``); the server is stopped by its
+PID when the session ends.
 
 Where no binaries exist the tests that need them skip, saying why, unless
 ``JWT_REF_TESTS_REQUIRE_POSTGRES=1`` (set by ``.ci/run``): then they fail.
@@ -100,7 +101,6 @@ class PostgresCluster:
             "port": str(self.port),
             "unix_socket_directories": str(self.root),
             "fsync": "off",
-            "synchronous_commit": "off",
             "full_page_writes": "off",
             "max_connections": "300",
             "shared_buffers": "64MB",

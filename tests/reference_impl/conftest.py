@@ -22,7 +22,6 @@ BOTH_DATABASES = frozenset(
     {
         "test_admin",
         "test_grants",
-        "test_postgres",
         "test_protected",
         "test_refresh",
         "test_revoke",
