@@ -2,15 +2,17 @@
 
 Every connection is in autocommit mode: a single statement commits at once, and a transaction is
 opened explicitly (``Database.transaction``). When PostgreSQL goes away (restart, failover, network)
-the statements on the pool's connections fail, the pool drops them and connects again in the
-background; meanwhile the server answers 503 at once (it waits ``WAIT_WHEN_DOWN`` for a connection,
-not ``WAIT_FOR_CONNECTION``) and is itself again as soon as one connection succeeds: no restart.
+the statements on the pool's connections fail and the pool drops them and connects again, by
+itself. Meanwhile the server answers 503 at once (a request waits ``WAIT_WHEN_DOWN`` for a
+connection, not ``WAIT_FOR_CONNECTION``), and it serves again as soon as a connection succeeds: no
+restart. For ``VERIFY_AFTER_FAILURE`` seconds after a failure every connection is tested (one empty
+query) before it is used, so that the connections broken by the outage are dropped and replaced
+rather than each failing one more request.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +31,8 @@ CONNECT_TIMEOUT = 5  # seconds: one connection attempt
 OPEN_TIMEOUT = 10.0  # seconds: at start, for the first connections
 WAIT_FOR_CONNECTION = 5.0  # seconds: a request waits this long for a free connection
 WAIT_WHEN_DOWN = 0.05  # seconds: the same while the last use of the database failed
+RECONNECT_TIMEOUT = 5.0  # seconds: a connection slot is retried this long, then given up and opened on demand
+VERIFY_AFTER_FAILURE = 30.0  # seconds: connections are tested before use for this long after a failure
 SCHEMA_LOCK = "jwt-reference:schema"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
@@ -37,7 +41,8 @@ _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 # (OperationalError covers all these), and a read-only server (a standby).
 _READ_ONLY = pg_errors.ReadOnlySqlTransaction
 
-logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its warnings repeat the 503s, once per attempt
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its warnings repeat ours, once per attempt
+logger = logging.getLogger("reference_impl.database")
 
 
 def _sql(sql: str) -> str:
@@ -69,14 +74,15 @@ class PostgresDatabase(Database):
         self._secrets = [str(password)] if password else []
         self._translations: dict[str, str] = {}
         self._down = False  # the last use of the database failed for a reason of the moment
-        self._checking = threading.Lock()
+        self._verify_until = 0.0  # time.monotonic() until which connections are tested before use
         self.pool = psycopg_pool.ConnectionPool(
             url,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, "application_name": "jwt-reference"},
             min_size=POOL_MIN_SIZE,
             max_size=POOL_MAX_SIZE,
             timeout=WAIT_FOR_CONNECTION,
-            reconnect_timeout=3600.0,
+            check=self._check,
+            reconnect_timeout=RECONNECT_TIMEOUT,
             name="jwt-reference",
             open=False,
         )
@@ -112,29 +118,26 @@ class PostgresDatabase(Database):
             with self.pool.connection(WAIT_WHEN_DOWN if self._down else None) as conn:
                 yield conn
         except (psycopg.OperationalError, psycopg.InterfaceError, _READ_ONLY) as exc:
-            self._failed()
-            raise DatabaseUnavailableError(f"the database cannot be used just now: {self._clean(exc)}") from exc
+            error = DatabaseUnavailableError(f"the database cannot be used just now: {self._clean(exc)}")
+            self._failed(error)
+            raise error from exc
         except psycopg.IntegrityError as exc:
             raise IntegrityViolation(self._clean(exc)) from exc
-        self._down = False
+        if self._down:
+            self._down = False
+            logger.warning("the database %s can be used again", self.description)
 
-    def _failed(self) -> None:
-        """After a failure, test the idle connections in the background: the broken ones are replaced at
-        once, rather than failing one request each when PostgreSQL is back."""
+    def _failed(self, error: DatabaseUnavailableError) -> None:
+        """Log the first failure of an outage (one line, no traceback), not every request it fails."""
+        if not self._down:
+            logger.warning("%s (%s): answering 503 until it can", error, self.description)
         self._down = True
-        if not self._checking.acquire(blocking=False):
-            return
+        self._verify_until = time.monotonic() + VERIFY_AFTER_FAILURE
 
-        def check() -> None:
-            try:
-                self.pool.check()
-            except Exception:  # noqa: S110 - the pool closed meanwhile: nothing to check
-                pass
-            finally:
-                time.sleep(0.5)  # at most two checks a second
-                self._checking.release()
-
-        threading.Thread(target=check, name="jwt-reference-pool-check", daemon=True).start()
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's test of a connection it is about to hand out: none, unless the database failed lately."""
+        if time.monotonic() < self._verify_until:
+            psycopg_pool.ConnectionPool.check_connection(conn)
 
     def fetchone(self, sql: str, params: Params = ()) -> Any:
         with self._connection() as conn:

@@ -111,7 +111,7 @@ class LoginThrottle:
         wait = self._wait(self.store.fetchone, keys, now)  # a throttled flood is answered by reads, without locks
         if wait:
             return wait, None
-        locks = [f"jwt-reference:throttle:{kind}:{key}" for kind, key, _ in keys]
+        locks = [_lock(kind, key) for kind, key, _ in keys]
         with self.store.transaction(*locks) as session:  # counted again under the locks: concurrent attempts stay exact
             wait = self._wait(lambda sql, params: session.execute(sql, params).fetchone(), keys, now)
             if wait:
@@ -124,7 +124,8 @@ class LoginThrottle:
         """The password was right: the attempt is not a failure, and the username's count starts again."""
         if self.store is None:
             return
-        with self.store.transaction() as session:
+        # The username's lock: two successes of one username delete the same rows, in one order at a time.
+        with self.store.transaction(_lock(USERNAME, stored_key(attempt.username))) as session:
             self._forget(session, attempt)
             if self.limits[USERNAME] > 0:
                 session.execute(
@@ -135,7 +136,7 @@ class LoginThrottle:
         """The attempt ended before its password was judged (an error of the server): it is not counted."""
         if self.store is None or not attempt.row_ids:
             return
-        with self.store.transaction() as session:
+        with self.store.transaction(_lock(USERNAME, stored_key(attempt.username))) as session:
             self._forget(session, attempt)
 
     @staticmethod
@@ -193,3 +194,8 @@ class LoginThrottle:
 def _inserted(session: Session, kind: str, key: str, now: int) -> int:
     row_id: int = session.execute(_INSERT, (kind, key, now)).fetchone()[0]
     return row_id
+
+
+def _lock(kind: str, key: str) -> str:
+    """The name of the lock a transaction on ``key``'s failures holds (an advisory lock on PostgreSQL)."""
+    return f"jwt-reference:throttle:{kind}:{key}"

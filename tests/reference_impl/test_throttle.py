@@ -185,3 +185,23 @@ def test_keys_postgresql_cannot_store_are_stored_as_digests(database: Path | str
     assert throttle.attempt("bo", "10.0.0.1\x00")[1] is None  # the client's one failure
     assert throttle.attempt("bo", "10.0.0.2")[1] is not None
     assert stored_key("bo\x00b").startswith("sha256:")
+
+
+def test_concurrent_successes_and_failures_of_one_username_never_conflict(
+    database: Path | str, opened: list[LoginThrottle]
+) -> None:
+    """Successes delete the username's rows while other attempts add and delete theirs: on PostgreSQL they
+    take the username's lock, or two of them deleting the same rows in different orders deadlock."""
+    throttles = [throttle_on(opened, database, per_username=1000, per_client=1000, window_s=60) for _ in range(4)]
+
+    def login(n: int) -> None:
+        throttle = throttles[n % 4]
+        _, attempt = throttle.attempt("bob", f"10.0.0.{n % 3}")
+        assert attempt is not None
+        if n % 3 == 0:
+            throttle.abandoned(attempt)
+        elif n % 2:
+            throttle.succeeded(attempt)
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(login, range(300)))  # re-raises the first error of any
