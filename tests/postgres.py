@@ -63,7 +63,8 @@ def _as_service_user() -> dict[str, object]:
 class PostgresCluster:
     """One running PostgreSQL server; ``url()`` for its ``postgres`` database, ``new_database()`` for a fresh one."""
 
-    def __init__(self, binaries: Path, root: Path) -> None:
+    def __init__(self, binaries: Path, root: Path, durable: bool = False) -> None:
+        """``durable``: PostgreSQL's own defaults (fsync on), for measurements; else no fsync, for tests."""
         self.binaries = binaries
         self.root = root
         self.data = root / "data"
@@ -72,6 +73,7 @@ class PostgresCluster:
         self.superuser = SERVICE_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
         self._names = itertools.count(1)
         self.process: subprocess.Popen[bytes] | None = None
+        self.durable = durable
 
     def _run(self, *command: str) -> None:
         result = subprocess.run(command, capture_output=True, text=True, check=False, **_as_service_user())  # type: ignore[call-overload]
@@ -100,11 +102,10 @@ class PostgresCluster:
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
             "unix_socket_directories": str(self.root),
-            "fsync": "off",
-            "full_page_writes": "off",
             "max_connections": "300",
-            "shared_buffers": "64MB",
         }
+        if not self.durable:
+            options.update({"fsync": "off", "full_page_writes": "off", "shared_buffers": "64MB"})
         args = [str(self.binaries / "postgres"), "-D", str(self.data)]
         for name, value in options.items():
             args += ["-c", f"{name}={value}"]
