@@ -1,9 +1,10 @@
 """Several ``jwt-reference serve`` instances on one PostgreSQL database behave as one server.
 
-Three real processes (uvicorn on 127.0.0.1, each on its own port) share a database of the session's
-PostgreSQL server; requests go to them in turn, so every check involves every instance: a throttle
-limit holds across them (not once per instance), and a revocation, a refresh-token reuse or a
-disabled user in one of them takes effect in the others at once.
+Three real servers (uvicorn on 127.0.0.1, each on its own port; the first with two worker
+processes) share a database of the session's PostgreSQL server; requests go to them in turn, so
+every check involves every instance: a throttle limit holds across them (not once per instance),
+and a revocation, a refresh-token reuse or a disabled user in one of them takes effect in the
+others at once.
 """
 
 from __future__ import annotations
@@ -79,12 +80,13 @@ class Instances:
 
 @pytest.fixture
 def instances(tmp_path: Path, postgres_url: str, start_server: StartServer) -> Iterator[Instances]:
-    """Three instances on one database, with the users bob and carol."""
+    """Three instances on one database, with the users bob and carol; the first runs two worker processes."""
     env = instances_env(tmp_path, postgres_url, secrets.token_urlsafe(48))
     for name in ("bob", "carol"):
         add_user(env, name, PASSWORD)
+    arguments = [("--workers", "2"), (), ()]
     with ThreadPoolExecutor(INSTANCES) as pool:  # started together: the schema is created under a lock
-        servers = list(pool.map(lambda _: start_server(env), range(INSTANCES)))
+        servers = list(pool.map(lambda args: start_server(env, *args), arguments))
     yield Instances(servers, env)
 
 
