@@ -1,7 +1,7 @@
 """Several ``jwt-reference serve`` instances on one PostgreSQL database behave as one server.
 
-Three real servers (uvicorn on 127.0.0.1, each on its own port; the first with two worker
-processes) share a database of the session's PostgreSQL server; requests go to them in turn, so
+Three real servers (uvicorn on 127.0.0.1, each on its own port; in the throttle's test the first
+has two worker processes) share a database of the session's PostgreSQL server; requests go to them in turn, so
 every check involves every instance: a throttle limit holds across them (not once per instance),
 and a revocation, a refresh-token reuse or a disabled user in one of them takes effect in the
 others at once.
@@ -22,10 +22,13 @@ import httpx2 as httpx
 import jwt
 import pytest
 
+from reference_impl.models import UserInDB
+from reference_impl.security import password_hash_for
 from reference_impl.settings import PREFIX
+from reference_impl.store import UserStore
 
 from ..server_process import Server, StartServer, server_env, start_server
-from .test_e2e import add_user, cli
+from .test_e2e import cli
 
 __all__ = ["start_server"]  # the fixture, imported for the tests below
 
@@ -79,12 +82,17 @@ class Instances:
 
 
 @pytest.fixture
-def instances(tmp_path: Path, postgres_url: str, start_server: StartServer) -> Iterator[Instances]:
-    """Three instances on one database, with the users bob and carol; the first runs two worker processes."""
+def instances(
+    tmp_path: Path, postgres_url: str, start_server: StartServer, request: pytest.FixtureRequest
+) -> Iterator[Instances]:
+    """Three instances on one database, with the users bob and carol. In a test given ``with_workers=True``
+    (indirectly) the first runs two worker processes: more processes, the same sharing."""
     env = instances_env(tmp_path, postgres_url, secrets.token_urlsafe(48))
+    store = UserStore(postgres_url)  # in this process: two CLI processes would take seconds
     for name in ("bob", "carol"):
-        add_user(env, name, PASSWORD)
-    arguments = [("--workers", "2"), (), ()]
+        store.add(UserInDB(username=name, hashed_password=password_hash_for("fast").hash(PASSWORD)))
+    store.close()
+    arguments = [("--workers", "2") if getattr(request, "param", False) else (), (), ()]
     with ThreadPoolExecutor(INSTANCES) as pool:  # started together: the schema is created under a lock
         servers = list(pool.map(lambda args: start_server(env, *args), arguments))
     yield Instances(servers, env)
@@ -105,6 +113,7 @@ def statuses(responses: list[httpx.Response]) -> Counter[int]:
     return Counter(response.status_code for response in responses)
 
 
+@pytest.mark.parametrize("instances", [True], ids=["one-with-workers"], indirect=True)
 def test_the_login_throttle_limit_holds_across_instances(instances: Instances) -> None:
     answers = many(30, lambda: instances.login("bob", "wrong"), threads=9)
     assert statuses(answers) == {400: 10, 429: 20}  # the default limit of 10, not 10 per instance
