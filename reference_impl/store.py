@@ -8,12 +8,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .database import Database, IntegrityViolation, Params, Session, SqliteDatabase, open_database
+from .database import (
+    Database,
+    IntegrityViolation,
+    Params,
+    Session,
+    SqliteDatabase,
+    immediate,
+    open_database,
+    translated,
+    unavailable,
+)
 from .errors import DuplicateUserError, UserStoreError
 from .models import MAX_USERNAME_CHARS, UserInDB, username_problem
 from .scopes import DEFAULT_USER_SCOPES, format_scope, known_only
 
-__all__ = ["MAX_USERNAME_CHARS", "DatabaseStore", "UserStore", "validate_username"]
+# immediate, translated, unavailable: SQLite's helpers, here since before the database layer existed
+__all__ = [
+    "MAX_USERNAME_CHARS",
+    "DatabaseStore",
+    "UserStore",
+    "immediate",
+    "translated",
+    "unavailable",
+    "validate_username",
+]
 
 _DEFAULT_SCOPES = format_scope(DEFAULT_USER_SCOPES)
 _SCHEMA = f"""

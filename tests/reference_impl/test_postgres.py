@@ -273,3 +273,31 @@ def test_a_stopped_server_is_unavailable_and_its_return_is_noticed(own_cluster: 
     finally:
         grants.close()
         store.close()
+
+
+def test_without_a_postgresql_server_the_tests_skip_locally_and_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from .. import postgres
+
+    monkeypatch.setattr(postgres, "find_binaries", lambda: None)
+    reason = postgres.unavailable_reason()
+    assert reason is not None and reason.startswith("no PostgreSQL server binaries")
+    monkeypatch.delenv(postgres.REQUIRE, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no PostgreSQL server binaries"):
+        postgres.skip_or_fail(reason)
+    monkeypatch.setenv(postgres.REQUIRE, "1")
+    with pytest.raises(
+        pytest.fail.Exception, match=r"PostgreSQL is required here \(JWT_REF_TESTS_REQUIRE_POSTGRES=1\)"
+    ):
+        postgres.skip_or_fail(reason)
+
+
+def test_the_server_binaries_are_found_without_a_fixed_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .. import postgres
+
+    bin_dir = tmp_path / "pg" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("initdb", "pg_ctl", "postgres"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/nonexistent")
+    assert postgres.find_binaries() == bin_dir
