@@ -27,6 +27,7 @@ from .scopes import DEFAULT_USER_SCOPES, format_scope, known_only
 __all__ = [
     "MAX_USERNAME_CHARS",
     "DatabaseStore",
+    "SqliteStore",
     "UserStore",
     "immediate",
     "translated",
@@ -144,6 +145,9 @@ class DatabaseStore:
 
     def ping(self) -> bool:
         return self.database.ping()
+
+
+SqliteStore = DatabaseStore  # its name before PostgreSQL: a path opens a SQLite file, as it always did
 
 
 class UserStore(DatabaseStore):
