@@ -1,15 +1,21 @@
 """Benchmark of the reference server: reports figures, asserts nothing.
 
     python bench/bench_server.py [--quick]
+    python bench/bench_server.py --database-url postgresql://... [--quick]
 
 Starts ``jwt-reference serve --demo-users`` (default Argon2id hash profile, one uvicorn worker) and
 bench/bare_app.py on 127.0.0.1, drives them from a separate load-generator process (loadgen.py),
 prints a table and writes the figures as JSON to bench/results/. Linux only (/proc). See README.md.
+
+With ``--database-url``, compares the databases instead: the same server on a SQLite file, then on
+that PostgreSQL database (one after the other, never at once): logins, refreshes and ``/users/me``,
+requests/s and p50 / p99 latency.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
@@ -28,9 +34,10 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx2
-from loadgen import Loop, Outcome, Phase, run_phase
+from loadgen import HOST, Connection, Loop, Outcome, Phase, run_phase
 from population import population
 
 from reference_impl.security import Passwords
@@ -401,18 +408,174 @@ def table(command: str, info: dict[str, Any], plan: Plan, r: dict[str, Any]) -> 
     return "\n".join(lines)
 
 
+# --- SQLite beside PostgreSQL ---------------------------------------------------------------------------
+
+
+def refresh_request(port: int, token: str) -> bytes:
+    body = urlencode({"grant_type": "refresh_token", "refresh_token": token}).encode()
+    head = (
+        f"POST /token HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _refresh_chain(port: int, token: str, end: float) -> Loop:
+    """Refresh, then refresh with the token just received, and so on until ``end`` (one connection)."""
+    loop = Loop()
+    conn = await Connection.open(port)
+    try:
+        while time.perf_counter() < end:
+            conn.writer.write(refresh_request(port, token))
+            start = time.perf_counter()
+            head = await conn.reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+            body = await conn.reader.readexactly(length)
+            done = time.perf_counter()
+            if int(head[9:12]) != 200:
+                loop.errors += 1
+                break
+            token = json.loads(body)["refresh_token"]
+            if done <= end:
+                loop.ok += 1
+                loop.latencies.append(done - start)
+    finally:
+        await conn.close()
+    return loop
+
+
+def run_refreshes(port: int, tokens: tuple[str, ...], duration: float) -> Loop:
+    """One refresh chain per token, concurrently, for ``duration`` seconds (in the load-generator process)."""
+
+    async def all_chains() -> list[Loop]:
+        end = time.perf_counter() + duration
+        return list(await asyncio.gather(*(_refresh_chain(port, token, end) for token in tokens)))
+
+    merged = Loop()
+    for loop in asyncio.run(all_chains()):
+        merged.ok, merged.errors = merged.ok + loop.ok, merged.errors + loop.errors
+        merged.latencies.extend(loop.latencies)
+    return merged
+
+
+def measure_database(
+    plan: Plan, env: dict[str, str], tmp: Path, name: str, pool: ProcessPoolExecutor
+) -> dict[str, Any]:
+    """The reference server on one database: /users/me, logins and refreshes, rates and latencies."""
+    server = Server(
+        f"jwt-reference ({name})", [*SERVE, "serve", "--port", "0", "--demo-users"], env, tmp / f"{name}.log"
+    )
+    try:
+        server.wait_ready("/health")
+        form = {"grant_type": "password", "username": "johndoe", "password": "secret"}
+        with httpx2.Client(base_url=server.url, trust_env=False, timeout=30.0) as client:
+            client.post("/token", data=form).raise_for_status()  # upgrades the legacy bcrypt hash
+            token = client.post("/token", data=form).raise_for_status().json()["access_token"]
+            refresh_tokens = tuple(
+                client.post("/token", data=form).raise_for_status().json()["refresh_token"]
+                for _ in range(plan.login_clients)
+            )
+        load = Load(pool)
+        load.run(server, Phase(server.port, 1.0, token, connections=plan.connections))  # warm-up
+        rates, cores = [], []
+        for _ in range(plan.rounds):
+            outcome, used = load.run(server, Phase(server.port, plan.round_s, token, connections=plan.connections))
+            rates.append(outcome.me.ok / plan.round_s)
+            cores.append(used)
+        idle, _ = load.run(server, Phase(server.port, plan.latency_s, token, probe_interval=plan.probe_interval))
+        logins, _ = load.run(server, Phase(server.port, plan.latency_s, login_clients=plan.login_clients))
+        refreshes = pool.submit(run_refreshes, server.port, refresh_tokens, plan.latency_s).result(
+            timeout=plan.latency_s + 120
+        )
+        return {
+            "me_rps": statistics.median(rates),
+            "me_cpu_us_per_request": cpu_per_request(cores, rates),
+            "me_idle": loop_summary(idle.probe, plan.latency_s),
+            "logins": loop_summary(logins.logins, plan.latency_s),
+            "refreshes": loop_summary(refreshes, plan.latency_s),
+            "failed_requests": load.errors + refreshes.errors,
+        }
+    finally:
+        server.stop()
+
+
+def compare_databases(plan: Plan, url: str, tmp: Path) -> dict[str, Any]:
+    from reference_impl.database import redacted
+
+    results: dict[str, Any] = {"database_url": redacted(url)}
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for name in ("sqlite", "postgresql"):
+            env = server_env(tmp)
+            if name == "postgresql":
+                env[PREFIX + "DATABASE_URL"] = url
+            results[name] = measure_database(plan, env, tmp, name, pool)
+    results["load_average_after"] = load_average()
+    return results
+
+
+def database_table(command: str, info: dict[str, Any], plan: Plan, r: dict[str, Any]) -> str:
+    def ms(loop: dict[str, Any]) -> str:
+        return f"{loop['p50_ms']:.2f} / {loop['p99_ms']:.2f} ms"
+
+    rows = [
+        (f"/users/me req/s ({plan.connections} connections, median of {plan.rounds})", "{:.0f}", "me_rps"),
+        ("  server CPU per request", "{:.0f} us", "me_cpu_us_per_request"),
+        ("/users/me p50 / p99, one request every 10 ms", None, "me_idle"),
+        (f"logins/s, {plan.login_clients} clients (Argon2id default)", "{:.1f}", "logins"),
+        ("  login p50 / p99", None, "logins"),
+        (f"refreshes/s, {plan.login_clients} refresh chains", "{:.1f}", "refreshes"),
+        ("  refresh p50 / p99", None, "refreshes"),
+    ]
+    width = max(len(row[0]) for row in rows)
+    lines = [
+        f"$ {command}",
+        f"{info['cores']} cores ({info['cpu']}), Python {info['python']}, {info['platform']}",
+        f"load average before / after the run: {info['load_average']} / {r['load_average_after']}",
+        f"PostgreSQL: {r['database_url']}",
+        f"failed requests: SQLite {r['sqlite']['failed_requests']}, PostgreSQL {r['postgresql']['failed_requests']}",
+        "",
+        f"{'figure':<{width}}  {'SQLite':>17}  {'PostgreSQL':>17}",
+    ]
+    for figure, fmt, key in rows:
+        values = []
+        for name in ("sqlite", "postgresql"):
+            value = r[name][key]
+            if fmt is None:
+                values.append(ms(value))
+            elif isinstance(value, dict):
+                values.append(fmt.format(value["per_s"]))
+            else:
+                values.append(fmt.format(value))
+        lines.append(f"{figure:<{width}}  {values[0]:>17}  {values[1]:>17}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark the reference server (reports figures).")
     parser.add_argument("--quick", action="store_true", help="shorter phases (about 60 s instead of 150 s)")
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="compare the server on SQLite and on this PostgreSQL database (postgresql://...) instead",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
     command = shlex.join(sys.orig_argv)
+    if args.database_url:
+        from reference_impl.database import redacted
+
+        command = command.replace(args.database_url, redacted(args.database_url))
     info = machine()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="jwt-bench-") as tmp:
-        results = run(plan, Path(tmp))
+        url = args.database_url
+        results = compare_databases(plan, url, Path(tmp)) if url else run(plan, Path(tmp))
     elapsed = time.monotonic() - started
-    print(table(command, info, plan, results))
+    print(database_table(command, info, plan, results) if args.database_url else table(command, info, plan, results))
     print(f"\n(run took {elapsed:.0f} s)")
     out = BENCH / "results" / time.strftime("bench-%Y%m%d-%H%M%S.json")
     out.parent.mkdir(exist_ok=True)

@@ -13,13 +13,15 @@ from typing import Any
 
 import click
 
+from .database import redacted
+from .dev_secret import WHERE as DEV_SECRET_IN_DATABASE, load_or_create_shared_dev_secret
 from .errors import ReferenceServerError
 from .logging_config import log_config
 from .models import MAX_USERNAME_CHARS, UserInDB
 from .scopes import ADMIN, DEFAULT_USER_SCOPES, ITEMS_READ, KNOWN_SCOPES, ME, UnknownScopeError, canonical, format_scope
 from .secret_key import dev_secret_path, load_or_create_dev_secret
 from .security import password_hash_for
-from .settings import PREFIX, Settings, load_settings
+from .settings import PREFIX, Settings, database_url as database_url_setting, load_settings
 from .store import UserStore
 from .workers import WorkerCount, run_workers
 
@@ -62,7 +64,7 @@ def _settings(ctx: click.Context) -> Settings:
 def _opened_store(settings: Settings) -> Iterator[UserStore]:
     """The user store for one command; its errors become one-line CLI errors."""
     try:
-        store = UserStore(settings.database)
+        store = UserStore(settings.database_target)
     except ReferenceServerError as exc:
         raise click.ClickException(str(exc)) from None
     try:
@@ -79,14 +81,29 @@ def _opened_store(settings: Settings) -> Iterator[UserStore]:
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"SQLite database file (default: ${PREFIX}DATABASE or ./jwt-reference.db).",
 )
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help=f"PostgreSQL database, postgresql://user:password@host:5432/name, used instead of the SQLite file "
+    f"(default: ${PREFIX}DATABASE_URL). Install PostgreSQL support first: pip install 'jwt-auth-kit[postgresql]'.",
+)
 @click.pass_context
-def cli(ctx: click.Context, database: Path | None) -> None:
+def cli(ctx: click.Context, database: Path | None, database_url: str | None) -> None:
     """The kit's reference server: an OAuth2 password-flow / JWT bearer API."""
     try:
         settings = load_settings()
+        if database is not None:
+            settings = replace(settings, database=database)
+        if database_url is not None:
+            settings = replace(settings, database_url=database_url_setting(database_url))
     except ReferenceServerError as exc:
         raise click.UsageError(str(exc)) from None
-    ctx.obj = settings if database is None else replace(settings, database=database)
+    ctx.obj = settings
+
+
+def _where(settings: Settings) -> str:
+    """Where the users are, for messages: the SQLite file, or the URL without its password."""
+    return redacted(settings.database_url) if settings.database_url else str(settings.database)
 
 
 @cli.command()
@@ -95,7 +112,8 @@ def cli(ctx: click.Context, database: Path | None) -> None:
 @click.option(
     "--dev",
     is_flag=True,
-    help="Without a secret set, generate one and keep it (mode 0600) beside the database.",
+    help="Without a secret set, generate one and keep it: beside the SQLite file (mode 0600), or in the "
+    "PostgreSQL database (shared by every instance on it).",
 )
 @click.option("--demo-users", is_flag=True, help="Seed johndoe/secret and a disabled alice/secretalice.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning"]))
@@ -115,7 +133,10 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
 
     settings = _settings(ctx)
     try:
-        if dev and settings.uses_hmac and not settings.secret_key:
+        if dev and settings.uses_hmac and not settings.secret_key and settings.database_url:
+            settings = settings.with_secret(load_or_create_shared_dev_secret(settings.database_url))
+            click.echo(f"dev mode: signing secret kept in {DEV_SECRET_IN_DATABASE}", err=True)
+        elif dev and settings.uses_hmac and not settings.secret_key:
             settings = settings.with_secret(load_or_create_dev_secret(settings.database))
             click.echo(f"dev mode: signing secret kept in {dev_secret_path(settings.database)}", err=True)
         app = create_app(settings)  # with several workers, this one checks the settings and prepares the database
@@ -154,6 +175,8 @@ def _export_to_workers(settings: Settings) -> None:
     that reads its settings from the environment) builds exactly these settings. The development
     secret already exists on disk: no worker creates it, so none can race another."""
     os.environ[PREFIX + "DATABASE"] = str(settings.database)
+    if settings.database_url:
+        os.environ[PREFIX + "DATABASE_URL"] = settings.database_url
     if settings.secret_key and os.environ.get(PREFIX + "SECRET_KEY") != settings.secret_key:
         os.environ[PREFIX + "SECRET_KEY"] = settings.secret_key
 
@@ -215,7 +238,7 @@ def users_add(
                 scopes=granted,
             )
         )
-    click.echo(f"added user {name}{' (disabled)' if disabled else ''} to {settings.database}")
+    click.echo(f"added user {name}{' (disabled)' if disabled else ''} to {_where(settings)}")
 
 
 @users.command("disable")

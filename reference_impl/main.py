@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .contract import load_contract
+from .database import open_database
 from .docs_ui import DOCS_PATHS as UI_PATHS, docs_router
 from .errors import DatabaseUnavailableError
 from .external_tokens import ExternalTokens
@@ -32,22 +33,32 @@ def build_state(settings: Settings) -> AppState:
         settings = settings.with_secret(check_secret(settings.secret_key))
     else:
         key_set = load_key_set(settings.algorithm, settings.private_key_file, settings.verify_key_files)
-    store = UserStore(settings.database)
-    grants = GrantStore(
-        settings.database, settings.refresh_token_ttl, settings.access_token_ttl + settings.leeway
-    )  # the same file, its own connection: revocation lookups do not wait for user lookups
+    shared = open_database(settings.database_url) if settings.database_url else None
+    try:
+        # SQLite: each store has its own connection to the file (revocation lookups do not wait for user
+        # lookups); PostgreSQL: one pool of connections for them all.
+        store = UserStore(shared or settings.database)
+        grants = GrantStore(
+            shared or settings.database, settings.refresh_token_ttl, settings.access_token_ttl + settings.leeway
+        )
+        throttle = LoginThrottle(
+            shared or settings.database,
+            settings.login_max_failures,
+            settings.login_max_failures_per_client,
+            settings.login_window,
+        )
+    except BaseException:
+        if shared is not None:
+            shared.close()
+        raise
     return AppState(
         settings=settings,
         store=store,
         passwords=Passwords(settings.hash_profile, settings.max_concurrent_hashes),
         tokens=Tokens(settings, key_set, revocations=grants),
-        throttle=LoginThrottle(
-            settings.database,
-            settings.login_max_failures,
-            settings.login_max_failures_per_client,
-            settings.login_window,
-        ),
+        throttle=throttle,
         grants=grants,
+        database=shared,
         key_set=key_set,
         external=ExternalTokens(settings) if settings.trusted_issuers else None,
     )

@@ -37,6 +37,7 @@ class TrustedIssuer:
 class Settings:
     secret_key: str | None = field(default=None, repr=False)
     database: Path = Path("jwt-reference.db")
+    database_url: str | None = field(default=None, repr=False)  # postgresql://...: used instead of ``database``
     algorithm: str = "HS256"
     access_token_ttl: int = 900  # seconds an access token is valid
     refresh_token_ttl: int = 604_800  # seconds a refresh token is valid (7 days); each refresh issues a new one
@@ -60,6 +61,11 @@ class Settings:
     @property
     def uses_hmac(self) -> bool:
         return self.algorithm in HMAC_ALGORITHMS
+
+    @property
+    def database_target(self) -> Path | str:
+        """Where the data lives: the PostgreSQL URL if there is one, else the SQLite file."""
+        return self.database_url or self.database
 
     def with_secret(self, secret_key: str) -> Settings:
         return replace(self, secret_key=secret_key)
@@ -132,6 +138,18 @@ def parse_trusted_issuers(raw: str, own_issuer: str) -> tuple[TrustedIssuer, ...
     return tuple(issuers)
 
 
+def database_url(raw: str | None) -> str | None:
+    """``JWT_REF_DATABASE_URL``: a ``postgresql://`` (or ``postgres://``) URL, or nothing."""
+    if raw is None or raw.strip() == "":
+        return None
+    if urlsplit(raw.strip()).scheme not in ("postgresql", "postgres"):
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL must be a postgresql:// URL (postgresql://user:password@host:5432/name); "
+            f"for a SQLite file use {PREFIX}DATABASE"
+        )
+    return raw.strip()
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``env`` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -149,6 +167,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         secret_key=env.get(PREFIX + "SECRET_KEY") or None,
         database=Path(_str(env, "DATABASE", str(defaults.database))),
+        database_url=database_url(env.get(PREFIX + "DATABASE_URL")),
         algorithm=algorithm,
         access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", defaults.access_token_ttl, 1, 86_400),
         refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", defaults.refresh_token_ttl, 60, 31_536_000),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .database import Database
 from .external_tokens import ExternalTokens
 from .grants import GrantStore
 from .security import Passwords, Tokens
@@ -23,12 +24,15 @@ class AppState:
     grants: GrantStore  # refresh tokens and revocations
     key_set: KeySet | None = None  # the asymmetric keys, published at /.well-known/jwks.json
     external: ExternalTokens | None = None  # access tokens of trusted issuers (none configured: None)
+    database: Database | None = None  # the stores' shared database (PostgreSQL's pool); None: each has its own
 
     def close(self) -> None:
         """Release the database connections and the hashing threads (the app's creator calls this)."""
         self.store.close()
         self.grants.close()
         self.throttle.close()
+        if self.database is not None:
+            self.database.close()
         self.passwords.close()
         if self.external is not None:
             self.external.close()

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ..dependencies import get_current_user, get_state
-from ..errors import DuplicateUserError
+from ..errors import DuplicateUserError, UserStoreError
 from ..forms import BodyTooLargeError, read_body
 from ..models import UserCreate, UserInDB
 from ..scopes import ADMIN
@@ -90,4 +90,6 @@ async def create_user(request: Request) -> JSONResponse:
         state.store.add(user)
     except DuplicateUserError:  # added meanwhile, while the password was being hashed
         return _refusal(exists, status=409)
+    except UserStoreError as exc:  # a value the database cannot hold (PostgreSQL: the character NUL)
+        return _refusal(str(exc))
     return JSONResponse(user.public_dict(), status_code=201, headers=PRIVATE)

@@ -122,6 +122,18 @@ def test_nulls_are_accepted_for_email_and_full_name(client: TestClient, admin: d
     assert response.json()["email"] is None
 
 
+def test_a_nul_character_is_stored_where_the_database_can_hold_it_else_400(
+    client: TestClient, admin: dict[str, str], backend: str
+) -> None:
+    response = create(client, admin, {**NEW_USER, "full_name": "Nul\u0000Name"})
+    if backend == "sqlite":
+        assert response.status_code == 201, response.text
+        assert response.json()["full_name"] == "Nul\x00Name"
+    else:  # PostgreSQL's text cannot hold NUL: refused, never a 500
+        assert_refused(response, 400, "PostgreSQL cannot store the character NUL")
+        assert NEW_USER["username"] not in {user["username"] for user in client.get("/users", headers=admin).json()}
+
+
 def test_a_taken_username_is_409_and_the_user_is_untouched(
     client: TestClient, app: FastAPI, admin: dict[str, str]
 ) -> None:

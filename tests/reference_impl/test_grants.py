@@ -1,4 +1,4 @@
-"""The grant store: refresh-token families and revocations in SQLite, atomic rotation, lazy purging."""
+"""The grant store: refresh-token families and revocations (SQLite and PostgreSQL), atomic rotation, lazy purging."""
 
 from __future__ import annotations
 
@@ -22,15 +22,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def grants(tmp_path: Path, clock: Clock) -> Iterator[GrantStore]:
-    store = GrantStore(tmp_path / "users.db", TTL, ACCESS_LIFETIME, clock)
+def grants(database: Path | str, clock: Clock) -> Iterator[GrantStore]:
+    store = GrantStore(database, TTL, ACCESS_LIFETIME, clock)
     yield store
     store.close()
 
 
 def count(store: GrantStore, table: str) -> int:
-    with store._locked() as conn:
-        found: int = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+    found: int = store.fetchone(f"SELECT count(*) FROM {table}")[0]  # noqa: S608
     return found
 
 
@@ -66,8 +65,8 @@ def test_rotation_spends_the_token_once(grants: GrantStore, clock: Clock) -> Non
     assert grants.rotate(record) is None  # spent
 
 
-def test_two_connections_racing_to_rotate_one_token_let_exactly_one_win(tmp_path: Path) -> None:
-    path = tmp_path / "users.db"
+def test_two_connections_racing_to_rotate_one_token_let_exactly_one_win(database: Path | str) -> None:
+    path = database
     stores = [GrantStore(path, TTL, ACCESS_LIFETIME) for _ in range(8)]
     try:
         _, token = stores[0].start_family("bob", ("me",))
@@ -117,8 +116,8 @@ def test_a_revoked_jti_is_refused_whatever_its_family(grants: GrantStore, clock:
     assert not grants.is_revoked("jti-2", "some-family")
 
 
-def test_everything_survives_reopening_the_database(tmp_path: Path) -> None:
-    path = tmp_path / "users.db"
+def test_everything_survives_reopening_the_database(database: Path | str) -> None:
+    path = database
     store = GrantStore(path, TTL, ACCESS_LIFETIME)
     family_id, token = store.start_family("bob", ("me", "admin"))
     revoked_family, _ = store.start_family("bob", ("me",))
@@ -168,7 +167,8 @@ def test_a_purge_keeps_what_can_still_matter(grants: GrantStore, clock: Clock) -
     assert grants.is_revoked("x", "recent")
 
 
-def test_the_tables_are_keyed_for_primary_key_lookups(grants: GrantStore) -> None:
+def test_the_tables_are_keyed_for_primary_key_lookups(tmp_path: Path) -> None:
+    grants = GrantStore(tmp_path / "users.db", TTL, ACCESS_LIFETIME)
     with grants._locked() as conn:
         plans = [
             " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {query}", params))
@@ -182,3 +182,4 @@ def test_the_tables_are_keyed_for_primary_key_lookups(grants: GrantStore) -> Non
     for plan in plans:
         assert "SCAN" not in plan, plan
         assert "SEARCH" in plan, plan
+    grants.close()

@@ -39,9 +39,9 @@ def me(client: TestClient, token: str) -> Any:
 
 
 def revoked_rows(app: FastAPI) -> tuple[int, int]:
-    with app.state.reference.grants._locked() as conn:
-        jtis = conn.execute("SELECT count(*) FROM revoked_access_tokens").fetchone()[0]
-        families = conn.execute("SELECT count(*) FROM revoked_families").fetchone()[0]
+    grants = app.state.reference.grants
+    jtis = grants.fetchone("SELECT count(*) FROM revoked_access_tokens")[0]
+    families = grants.fetchone("SELECT count(*) FROM revoked_families")[0]
     return jtis, families
 
 
@@ -98,8 +98,7 @@ def test_a_revoked_access_token_is_remembered_until_it_expires(client: TestClien
     token = password_grant(client)["access_token"]
     revoke(client, token)
     claims = jwt.decode(token, options={"verify_signature": False})
-    with app.state.reference.grants._locked() as conn:
-        rows = conn.execute("SELECT jti, expires_at FROM revoked_access_tokens").fetchall()
+    rows = app.state.reference.grants.fetchall("SELECT jti, expires_at FROM revoked_access_tokens")
     assert rows == [(claims["jti"], claims["exp"] + app.state.reference.settings.leeway)]
 
 

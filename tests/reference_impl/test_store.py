@@ -1,4 +1,4 @@
-"""The SQLite user store: persistence, parameterized SQL, concurrent use."""
+"""The user store (SQLite and PostgreSQL): persistence, parameterized SQL, concurrent use."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def test_the_database_runs_in_wal_mode(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["x' OR '1'='1", "'; DROP TABLE users; --", 'bob"', "名前", "a%b_c"])
-def test_usernames_are_data_never_sql(tmp_path: Path, name: str) -> None:
-    store = UserStore(tmp_path / "users.db")
+def test_usernames_are_data_never_sql(database: Path | str, name: str) -> None:
+    store = UserStore(database)
     store.add(user("bob"))
     assert store.get(name) is None
     store.add(user(name))
@@ -48,15 +48,15 @@ def test_usernames_are_data_never_sql(tmp_path: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["", " bob", "bob ", "\tbob", "bob\u3000", "b\nob", "x" * 151])
-def test_invalid_usernames_are_refused_with_a_clear_error(tmp_path: Path, name: str) -> None:
-    store = UserStore(tmp_path / "users.db")
+def test_invalid_usernames_are_refused_with_a_clear_error(database: Path | str, name: str) -> None:
+    store = UserStore(database)
     with pytest.raises(UserStoreError, match="invalid username"):
         store.add(user(name))
     store.close()
 
 
-def test_duplicate_and_unknown_users_raise_store_errors(tmp_path: Path) -> None:
-    store = UserStore(tmp_path / "users.db")
+def test_duplicate_and_unknown_users_raise_store_errors(database: Path | str) -> None:
+    store = UserStore(database)
     store.add(user("bob"))
     with pytest.raises(DuplicateUserError, match="already exists"):
         store.add(user("bob"))
@@ -65,8 +65,8 @@ def test_duplicate_and_unknown_users_raise_store_errors(tmp_path: Path) -> None:
     store.close()
 
 
-def test_update_hash_only_replaces_the_hash_it_verified(tmp_path: Path) -> None:
-    store = UserStore(tmp_path / "users.db")
+def test_update_hash_only_replaces_the_hash_it_verified(database: Path | str) -> None:
+    store = UserStore(database)
     store.add(user("bob"))
     store.update_hash("bob", "$argon2id$stale", "$argon2id$new")
     assert store.get("bob").hashed_password == "$argon2id$placeholder"  # type: ignore[union-attr]
@@ -75,8 +75,8 @@ def test_update_hash_only_replaces_the_hash_it_verified(tmp_path: Path) -> None:
     store.close()
 
 
-def test_concurrent_reads_and_writes_from_threads_and_a_second_connection(tmp_path: Path) -> None:
-    path = tmp_path / "users.db"
+def test_concurrent_reads_and_writes_from_threads_and_a_second_connection(database: Path | str) -> None:
+    path = database
     store, other = UserStore(path), UserStore(path)
     errors: list[BaseException] = []
 
@@ -104,8 +104,8 @@ def test_concurrent_reads_and_writes_from_threads_and_a_second_connection(tmp_pa
 
 
 @pytest.mark.parametrize("name", ["x\x93y", "Dana Scully", "名前", "u" * 150])
-def test_usernames_the_contract_allows_are_stored_as_they_are(tmp_path: Path, name: str) -> None:
-    store = UserStore(tmp_path / "users.db")
+def test_usernames_the_contract_allows_are_stored_as_they_are(database: Path | str, name: str) -> None:
+    store = UserStore(database)
     store.add(user(name))
     assert store.get(name) == user(name)
     assert store.get(name[:-1] + "?") is None
@@ -113,8 +113,8 @@ def test_usernames_the_contract_allows_are_stored_as_they_are(tmp_path: Path, na
 
 
 @pytest.mark.parametrize("name", ["bo\x00b", "a\tb", "new\nline", "del\x7f", " lead", "trail "])
-def test_control_characters_and_outer_whitespace_are_refused(tmp_path: Path, name: str) -> None:
-    store = UserStore(tmp_path / "users.db")
+def test_control_characters_and_outer_whitespace_are_refused(database: Path | str, name: str) -> None:
+    store = UserStore(database)
     with pytest.raises(UserStoreError, match="invalid username"):
         store.add(user(name))
     store.close()
@@ -126,8 +126,8 @@ def test_the_username_rule_is_the_contracts() -> None:
     assert (schema["minLength"], schema["maxLength"]) == (1, MAX_USERNAME_CHARS)
 
 
-def test_scopes_are_stored_in_canonical_order_and_default_to_me_and_items_read(tmp_path: Path) -> None:
-    path = tmp_path / "users.db"
+def test_scopes_are_stored_in_canonical_order_and_default_to_me_and_items_read(database: Path | str) -> None:
+    path = database
     store = UserStore(path)
     store.add(user("bob"))
     store.add(user("root", scopes=["admin", "me", "admin"]))
@@ -142,8 +142,7 @@ def test_scopes_are_stored_in_canonical_order_and_default_to_me_and_items_read(t
         ("nobody", []),
         ("root", ["me", "admin"]),
     ]
-    with reopened._locked() as conn:
-        assert conn.execute("SELECT scopes FROM users WHERE username = 'root'").fetchone() == ("me admin",)
+    assert reopened.fetchone("SELECT scopes FROM users WHERE username = 'root'") == ("me admin",)
     reopened.close()
 
 
@@ -152,11 +151,10 @@ def test_an_unknown_scope_is_refused_before_it_reaches_the_store() -> None:
         user("bob", scopes=["me", "root"])
 
 
-def test_unknown_scopes_written_into_the_database_by_hand_are_ignored(tmp_path: Path) -> None:
-    store = UserStore(tmp_path / "users.db")
+def test_unknown_scopes_written_into_the_database_by_hand_are_ignored(database: Path | str) -> None:
+    store = UserStore(database)
     store.add(user("bob"))
-    with store._locked() as conn:
-        conn.execute("UPDATE users SET scopes = 'admin  superuser me' WHERE username = 'bob'")
+    store.execute("UPDATE users SET scopes = 'admin  superuser me' WHERE username = 'bob'")
     assert store.get("bob").scopes == ["me", "admin"]  # type: ignore[union-attr]
     store.close()
 
@@ -242,9 +240,9 @@ def test_two_stores_opening_an_old_database_at_once_both_succeed(tmp_path: Path)
         store.close()
 
 
-def test_a_user_changed_by_another_connection_is_read_as_changed_at_once(tmp_path: Path) -> None:
+def test_a_user_changed_by_another_connection_is_read_as_changed_at_once(database: Path | str) -> None:
     # get() reuses the user it built from an identical row, so every change to the row must show.
-    path = tmp_path / "users.db"
+    path = database
     server, cli = UserStore(path), UserStore(path)
     try:
         server.add(user("carol"))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from reference_impl.throttle import LoginThrottle, stored_key
@@ -63,14 +65,29 @@ def test_a_success_resets_the_username_count(make_app: AppFactory, contract_vali
         assert token(client, "bob", "wrong").status_code == 400
 
 
+@pytest.fixture
+def opened() -> Iterator[list[LoginThrottle]]:
+    """The throttles a test opens, closed after it (on PostgreSQL, each has a pool of connections)."""
+    throttles: list[LoginThrottle] = []
+    yield throttles
+    for throttle in throttles:
+        throttle.close()
+
+
+def throttle_on(opened: list[LoginThrottle], database: Path | str, **options: Any) -> LoginThrottle:
+    throttle = LoginThrottle(database, **options)
+    opened.append(throttle)
+    return throttle
+
+
 def failed(throttle: LoginThrottle, username: str, client: str) -> None:
     wait, attempt = throttle.attempt(username, client)
     assert wait == 0 and attempt is not None
 
 
-def test_the_window_slides_so_there_is_no_permanent_lockout(tmp_path: Path) -> None:
+def test_the_window_slides_so_there_is_no_permanent_lockout(database: Path | str, opened: list[LoginThrottle]) -> None:
     now = [1000.0]
-    throttle = LoginThrottle(tmp_path / "db", per_username=2, per_client=100, window_s=60, clock=lambda: now[0])
+    throttle = throttle_on(opened, database, per_username=2, per_client=100, window_s=60, clock=lambda: now[0])
     failed(throttle, "bob", "10.0.0.1")
     now[0] += 30
     failed(throttle, "bob", "10.0.0.1")
@@ -88,8 +105,10 @@ def test_a_zero_limit_turns_throttling_off_and_opens_no_table(tmp_path: Path) ->
     assert not (tmp_path / "db").exists()
 
 
-def test_a_success_forgets_its_own_attempt_and_the_username_failures(tmp_path: Path) -> None:
-    throttle = LoginThrottle(tmp_path / "db", per_username=3, per_client=3, window_s=60)
+def test_a_success_forgets_its_own_attempt_and_the_username_failures(
+    database: Path | str, opened: list[LoginThrottle]
+) -> None:
+    throttle = throttle_on(opened, database, per_username=3, per_client=3, window_s=60)
     failed(throttle, "bob", "10.0.0.1")
     failed(throttle, "bob", "10.0.0.1")
     _, attempt = throttle.attempt("bob", "10.0.0.1")
@@ -103,24 +122,26 @@ def test_a_success_forgets_its_own_attempt_and_the_username_failures(tmp_path: P
     assert throttle.retry_after("dave", "10.0.0.1") > 0
 
 
-def test_an_abandoned_attempt_is_not_counted(tmp_path: Path) -> None:
-    throttle = LoginThrottle(tmp_path / "db", per_username=1, per_client=100, window_s=60)
+def test_an_abandoned_attempt_is_not_counted(database: Path | str, opened: list[LoginThrottle]) -> None:
+    throttle = throttle_on(opened, database, per_username=1, per_client=100, window_s=60)
     _, attempt = throttle.attempt("bob", "10.0.0.1")
     assert attempt is not None
     throttle.abandoned(attempt)
     assert throttle.retry_after("bob", "10.0.0.1") == 0
 
 
-def test_processes_sharing_the_database_share_the_counts(tmp_path: Path) -> None:
-    first, second = (LoginThrottle(tmp_path / "db", per_username=4, per_client=100, window_s=60) for _ in range(2))
+def test_processes_sharing_the_database_share_the_counts(database: Path | str, opened: list[LoginThrottle]) -> None:
+    first, second = (throttle_on(opened, database, per_username=4, per_client=100, window_s=60) for _ in range(2))
     for throttle in (first, second, first, second):
         failed(throttle, "bob", "10.0.0.1")
     assert first.attempt("bob", "10.0.0.1")[1] is None
     assert second.attempt("bob", "10.0.0.1")[1] is None
 
 
-def test_concurrent_attempts_cannot_exceed_the_limit_together(tmp_path: Path) -> None:
-    throttles = [LoginThrottle(tmp_path / "db", per_username=10, per_client=0, window_s=60) for _ in range(4)]
+def test_concurrent_attempts_cannot_exceed_the_limit_together(
+    database: Path | str, opened: list[LoginThrottle]
+) -> None:
+    throttles = [throttle_on(opened, database, per_username=10, per_client=0, window_s=60) for _ in range(4)]
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(lambda n: throttles[n % 4].attempt("bob", f"10.0.0.{n}"), range(64)))
     assert sum(attempt is not None for _, attempt in results) == 10
@@ -148,10 +169,39 @@ def test_a_flood_of_made_up_usernames_does_not_reset_a_victim(tmp_path: Path) ->
     assert throttle.retry_after("victim", "10.0.0.2") == 0
 
 
-def test_keys_longer_than_any_username_are_stored_as_digests(tmp_path: Path) -> None:
-    throttle = LoginThrottle(tmp_path / "db", per_username=1, per_client=0, window_s=60)
+def test_keys_longer_than_any_username_are_stored_as_digests(database: Path | str, opened: list[LoginThrottle]) -> None:
+    throttle = throttle_on(opened, database, per_username=1, per_client=0, window_s=60)
     long_name = "x" * 10_000
     failed(throttle, long_name, "10.0.0.1")
     assert throttle.attempt(long_name, "10.0.0.1")[1] is None
     assert throttle.attempt(long_name + "y", "10.0.0.1")[1] is not None
     assert stored_key(long_name).startswith("sha256:") and len(stored_key(long_name)) == 71
+
+
+def test_keys_postgresql_cannot_store_are_stored_as_digests(database: Path | str, opened: list[LoginThrottle]) -> None:
+    throttle = throttle_on(opened, database, per_username=1, per_client=1, window_s=60)
+    failed(throttle, "bo\x00b", "10.0.0.1\x00")
+    assert throttle.attempt("bo\x00b", "10.0.0.2")[1] is None
+    assert throttle.attempt("bo", "10.0.0.1\x00")[1] is None  # the client's one failure
+    assert throttle.attempt("bo", "10.0.0.2")[1] is not None
+    assert stored_key("bo\x00b").startswith("sha256:")
+
+
+def test_concurrent_successes_and_failures_of_one_username_never_conflict(
+    database: Path | str, opened: list[LoginThrottle]
+) -> None:
+    """Successes delete the username's rows while other attempts add and delete theirs: on PostgreSQL they
+    take the username's lock, or two of them deleting the same rows in different orders deadlock."""
+    throttles = [throttle_on(opened, database, per_username=1000, per_client=1000, window_s=60) for _ in range(4)]
+
+    def login(n: int) -> None:
+        throttle = throttles[n % 4]
+        _, attempt = throttle.attempt("bob", f"10.0.0.{n % 3}")
+        assert attempt is not None
+        if n % 3 == 0:
+            throttle.abandoned(attempt)
+        elif n % 2:
+            throttle.succeeded(attempt)
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(login, range(300)))  # re-raises the first error of any
