@@ -60,6 +60,7 @@ class Database(ABC):
     dialect: Dialect
     greatest: str  # the SQL function of the larger of two values: max() in SQLite, GREATEST() in PostgreSQL
     description: str  # where the data lives, for messages (never a password)
+    remote = False  # True: every call is a network round trip, which async code makes off the event loop
 
     @abstractmethod
     def fetchone(self, sql: str, params: Params = ()) -> Any: ...

@@ -55,7 +55,7 @@ async def _verified(state: AppState, token: str) -> tuple[str, set[str]]:
     issuer's (mapped to the local user named by its configured claim); ``InvalidTokenError`` otherwise."""
     keys = state.external.issuer_of(token) if state.external is not None else None
     if state.external is None or keys is None:
-        claims: Mapping[str, Any] = state.tokens.verify(token)
+        claims: Mapping[str, Any] = await state.db(state.tokens.verify, token)  # with the revocation lookup
         return claims["sub"], set(claims["scope"].split(" "))
     trusted, external = await state.external.verify(token, keys)
     username = external.get(trusted.user_claim)
@@ -69,8 +69,9 @@ async def get_current_user(request: Request, scope: str) -> UserInDB:
     otherwise: 401 for a missing or invalid (also revoked) token, 403 ``insufficient_scope`` for a valid one
     without the scope (RFC 6750 §3.1).
 
-    Async and hop-free: verification and the primary-key lookups (user, revocations) run on the event loop
-    (microseconds), so a protected request costs no thread-pool round trip. A trusted issuer's token may wait
+    Async and hop-free on SQLite: verification and the primary-key lookups (user, revocations) run on the event
+    loop (microseconds), so a protected request costs no thread-pool round trip; on PostgreSQL the lookups
+    are round trips, made in worker threads (``AppState.db``). A trusted issuer's token may wait
     for its issuer's keys, fetched off the loop.
     """
     state = get_state(request)
@@ -79,7 +80,7 @@ async def get_current_user(request: Request, scope: str) -> UserInDB:
         username, granted = await _verified(state, token)
     except InvalidTokenError as exc:
         raise BearerError(str(exc), "invalid_token") from None
-    user = state.store.get(username)
+    user = await state.db(state.store.get, username)
     if user is None or user.disabled:
         # The same answer for a deleted and a disabled user: the token no longer grants anything.
         raise BearerError("The access token is invalid", "invalid_token")

@@ -67,6 +67,7 @@ class PostgresDatabase(Database):
 
     dialect: Dialect = "postgresql"
     greatest = "GREATEST"
+    remote = True
 
     def __init__(self, url: str) -> None:
         self.description = redacted(url)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from anyio import to_thread
 
 from .database import Database
 from .external_tokens import ExternalTokens
@@ -12,6 +16,8 @@ from .settings import Settings
 from .signing_keys import KeySet
 from .store import UserStore
 from .throttle import LoginThrottle
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,13 @@ class AppState:
     key_set: KeySet | None = None  # the asymmetric keys, published at /.well-known/jwks.json
     external: ExternalTokens | None = None  # access tokens of trusted issuers (none configured: None)
     database: Database | None = None  # the stores' shared database (PostgreSQL's pool); None: each has its own
+
+    async def db(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, a store call: on the event loop with SQLite (microseconds on an open file), in a
+        worker thread with PostgreSQL (network round trips, which would stall every request of the worker)."""
+        if self.database is None or not self.database.remote:
+            return call(*args)
+        return await to_thread.run_sync(call, *args)
 
     def close(self) -> None:
         """Release the database connections and the hashing threads (the app's creator calls this)."""

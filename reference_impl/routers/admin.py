@@ -59,12 +59,13 @@ async def _user_create(request: Request) -> UserCreate:
 async def users_collection(request: Request) -> JSONResponse:
     await get_current_user(request, ADMIN)
     if request.method == "GET":
-        return list_users(request)
+        return await list_users(request)
     return await create_user(request)
 
 
-def list_users(request: Request) -> JSONResponse:
-    users = get_state(request).store.list()  # by username
+async def list_users(request: Request) -> JSONResponse:
+    state = get_state(request)
+    users = await state.db(state.store.list)  # by username
     return JSONResponse([user.public_dict() for user in users], headers=PRIVATE)
 
 
@@ -75,7 +76,7 @@ async def create_user(request: Request) -> JSONResponse:
     except _BadBody as exc:
         return _refusal(str(exc))
     exists = f"A user named {new.username!r} exists"
-    if state.store.get(new.username) is not None:  # before hashing: a taken name costs no hash
+    if await state.db(state.store.get, new.username) is not None:  # before hashing: a taken name costs no hash
         return _refusal(exists, status=409)
     hashed = await state.passwords.hash_off_loop(new.password)
     user = UserInDB(
@@ -87,7 +88,7 @@ async def create_user(request: Request) -> JSONResponse:
         scopes=new.scopes,
     )
     try:
-        state.store.add(user)
+        await state.db(state.store.add, user)
     except DuplicateUserError:  # added meanwhile, while the password was being hashed
         return _refusal(exists, status=409)
     except UserStoreError as exc:  # a value the database cannot hold (PostgreSQL: the character NUL)

@@ -20,5 +20,6 @@ async def read_jwks(request: Request) -> JSONResponse:
 
 @router.get("/health", response_model=None)
 async def read_health(request: Request) -> JSONResponse:
-    get_state(request).store.ping()
+    state = get_state(request)
+    await state.db(state.store.ping)
     return JSONResponse({"status": "ok"})

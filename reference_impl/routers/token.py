@@ -86,7 +86,7 @@ async def _password_grant(state: AppState, form: dict[str, str], client: str) ->
     if state.throttle.enabled:
         await to_thread.run_sync(state.throttle.succeeded, attempt)
     scope = _password_scope(requested, user)
-    family_id, refresh_token = state.grants.start_family(user.username, scope)
+    family_id, refresh_token = await state.db(state.grants.start_family, user.username, scope)
     return Grant(user.username, scope, family_id, refresh_token)
 
 
@@ -103,12 +103,12 @@ async def _authenticated(state: AppState, username: str, password: str) -> UserI
         # Too long to be genuine: the same answer (and one hash) as any wrong credential.
         await state.passwords.verify(password[:MAX_PASSWORD_CHARS], None)
         raise TokenEndpointError("invalid_grant", INVALID_GRANT)
-    user = state.store.get(username)
+    user = await state.db(state.store.get, username)
     result = await state.passwords.verify(password, None if user is None else user.hashed_password)
     if user is None or not result.valid or user.disabled:
         raise TokenEndpointError("invalid_grant", INVALID_GRANT)
     if result.new_hash is not None:  # a legacy bcrypt hash, or outdated parameters: upgrade it
-        state.store.update_hash(user.username, user.hashed_password, result.new_hash)
+        await state.db(state.store.update_hash, user.username, user.hashed_password, result.new_hash)
     return user
 
 
@@ -150,7 +150,8 @@ async def login_for_access_token(request: Request) -> JSONResponse:
         form = await read_form(request, state.settings.max_body_bytes, KNOWN_PARAMETERS)
         grant_type = form.get("grant_type")
         if grant_type == "refresh_token":
-            grant = _refresh_grant(state, form)  # not counted by the login throttle: no password is guessed
+            # not counted by the login throttle: no password is guessed
+            grant = await state.db(_refresh_grant, state, form)
         elif grant_type is None or grant_type == "password":
             grant = await _password_grant(state, form, request.client.host if request.client else "")
         else:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -213,3 +215,16 @@ def test_a_token_signed_by_another_server_is_refused(make_app: Any, client: Test
     with TestClient(other, base_url="http://127.0.0.1") as other_client:
         token = login(other_client)
     assert_challenge(client.get("/users/me", headers=bearer(token)), error="invalid_token")
+
+
+def test_store_calls_leave_the_event_loop_only_for_a_database_across_the_network(app: FastAPI, backend: str) -> None:
+    """SQLite's lookups take microseconds on the loop; PostgreSQL's are round trips, made in worker threads so
+    that one slow answer does not stall every request of the worker."""
+    state = app.state.reference
+
+    async def thread_of_a_store_call() -> int:
+        return await state.db(threading.get_ident)
+
+    on_loop = threading.get_ident()
+    ran_in = anyio.run(thread_of_a_store_call)
+    assert (ran_in != on_loop) is (backend == "postgresql")
