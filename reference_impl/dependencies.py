@@ -50,18 +50,28 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-async def _verified(state: AppState, token: str) -> tuple[str, set[str]]:
-    """(local user name, granted scopes) of a valid access token: one of this server's, or one of a trusted
-    issuer's (mapped to the local user named by its configured claim); ``InvalidTokenError`` otherwise."""
+Identity = tuple[str, set[str], UserInDB | None]  # local user name, granted scopes, the user as stored now
+
+
+def _own_token_identity(state: AppState, token: str) -> Identity:
+    """The identity of one of this server's access tokens: verified (revocations included), then its user
+    read; ``InvalidTokenError`` if it is not valid. Blocking database reads: one ``AppState.db`` call."""
+    claims: Mapping[str, Any] = state.tokens.verify(token)
+    username: str = claims["sub"]
+    return username, set(claims["scope"].split(" ")), state.store.get(username)
+
+
+async def _identity(state: AppState, token: str) -> Identity:
+    """The identity of a valid access token: one of this server's, or one of a trusted issuer's (mapped to the
+    local user named by its configured claim); ``InvalidTokenError`` otherwise."""
     keys = state.external.issuer_of(token) if state.external is not None else None
     if state.external is None or keys is None:
-        claims: Mapping[str, Any] = await state.db(state.tokens.verify, token)  # with the revocation lookup
-        return claims["sub"], set(claims["scope"].split(" "))
+        return await state.db(_own_token_identity, state, token)
     trusted, external = await state.external.verify(token, keys)
     username = external.get(trusted.user_claim)
     if not isinstance(username, str) or not username:
         raise InvalidTokenError("The access token names no user of this server")
-    return username, granted_scopes(external)
+    return username, granted_scopes(external), await state.db(state.store.get, username)
 
 
 async def get_current_user(request: Request, scope: str) -> UserInDB:
@@ -71,16 +81,15 @@ async def get_current_user(request: Request, scope: str) -> UserInDB:
 
     Async and hop-free on SQLite: verification and the primary-key lookups (user, revocations) run on the event
     loop (microseconds), so a protected request costs no thread-pool round trip; on PostgreSQL the lookups
-    are round trips, made in worker threads (``AppState.db``). A trusted issuer's token may wait
+    are round trips, made together in one worker-thread call (``AppState.db``). A trusted issuer's token may wait
     for its issuer's keys, fetched off the loop.
     """
     state = get_state(request)
     token = bearer_token(request)
     try:
-        username, granted = await _verified(state, token)
+        _, granted, user = await _identity(state, token)
     except InvalidTokenError as exc:
         raise BearerError(str(exc), "invalid_token") from None
-    user = await state.db(state.store.get, username)
     if user is None or user.disabled:
         # The same answer for a deleted and a disabled user: the token no longer grants anything.
         raise BearerError("The access token is invalid", "invalid_token")
