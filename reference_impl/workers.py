@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 APP_FACTORY = f"{__name__}:worker_app"
 # Seconds that requests in flight get to finish after SIGTERM (or SIGINT) before they are cancelled and
-# the process ends: more than the longest a request waits for the database (its busy timeout), within
-# the time process managers allow before they send SIGKILL (docker stop: 10 s; Kubernetes: 30 s).
+# the process ends: as long as a write may wait for a locked database (the stores' busy timeout), and no
+# longer than process managers wait before they send SIGKILL (docker stop: 10 s; Kubernetes: 30 s).
 GRACEFUL_SHUTDOWN_S = 10
 
 
