@@ -114,7 +114,7 @@ def test_a_write_lock_held_past_the_busy_timeout_gives_503_with_retry_after_and_
     for name in ("bob", "carol"):
         add_user(env, name, PASSWORD)
     server = start_server(env, "--workers", "2")
-    wait_for_workers(server.process.pid, 2)
+    each_answers(server, wait_for_workers(server.process.pid, 2))
     access, refresh_token = token_pair(password_login(server, "bob"))
     carol_access, carol_refresh = token_pair(password_login(server, "carol"))
     patience = busy_timeout_s(server.database)
@@ -315,14 +315,26 @@ def read_only_worker(tmp_path: Path, start_server: StartServer) -> tuple[Server,
     add_user(env, "bob", PASSWORD)
     server = start_server(env, "--workers", "2")
     workers = wait_for_workers(server.process.pid, 2)
+    each_answers(server, workers)  # both have opened the database, read-write
     read_only(server.database)
-    access, _ = token_pair(password_login(server, "bob"))  # its open connections were opened read-write
+    access, _ = token_pair(password_login(server, "bob"))
     victim = max(workers)
     os.kill(victim, signal.SIGKILL)
     (replacement,) = wait_for_workers(server.process.pid, 2, without=frozenset({victim})) - workers
     health = by_worker(server, lambda: request(server.base_url, server.process.pid, "GET", "/health"), replacement)
     assert {answer.status for answer in health[True]} == {200}  # it has started, and opened the database
     return server, data, access, replacement
+
+
+def each_answers(server: Server, workers: set[int]) -> None:
+    """Wait until each of ``workers`` has answered ``GET /health``: it has started and opened the database."""
+    answered: set[int] = set()
+    deadline = time.monotonic() + 30
+    while answered != workers and time.monotonic() < deadline:
+        answer = request(server.base_url, server.process.pid, "GET", "/health")
+        assert answer.status == 200
+        answered.add(answer.worker)
+    assert answered == workers, f"only {answered} of {workers} answered"
 
 
 def by_worker(server: Server, send: Callable[[], Answer], replacement: int) -> dict[bool, list[Answer]]:
@@ -363,7 +375,7 @@ def test_a_worker_that_opens_a_read_only_database_answers_writes_503_and_reads_2
         server.database.chmod(0o644)
     for answer in logins[True]:  # the replacement opened the file read-only: it cannot count the attempt
         assert_unavailable_answer(answer)
-    assert {answer.status for answer in logins[False]} == {200}  # the other worker opened it read-write
+    assert {answer.status for answer in logins[False]} == {200}, server.log()  # the other opened it read-write
     assert {answer.status for group in reads.values() for answer in group} == {200}
     assert_clean_log(server)
 
