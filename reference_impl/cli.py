@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from .secret_key import dev_secret_path, load_or_create_dev_secret
 from .security import password_hash_for
 from .settings import PREFIX, Settings, database_url as database_url_setting, load_settings
 from .store import UserStore
-from .workers import WorkerCount, run_workers
+from .workers import GRACEFUL_SHUTDOWN_S, WorkerCount, run_workers
 
 # The seed tutorial's user, with its exact bcrypt hash of "secret": it verifies, then is upgraded.
 DEMO_USERS = (
@@ -153,6 +154,7 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
         "log_level": log_level,
         "server_header": False,
         "proxy_headers": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
     if workers > 1:
         app.state.reference.close()
@@ -164,10 +166,18 @@ def serve(ctx: click.Context, host: str, port: int, dev: bool, demo_users: bool,
     # full passes, which otherwise walk every module object on the request path's allocations.
     gc.collect()
     gc.freeze()
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     try:
         uvicorn.run(app, **options)
     finally:
         app.state.reference.close()
+
+
+def _exit_after_shutdown(signum: int, frame: object) -> None:
+    """SIGTERM outside uvicorn's own handler: before it starts serving, or re-raised by it once it has drained
+    the requests in flight. Either way the shutdown asked for is done: exit with status 0, as the supervisor
+    of ``--workers N`` does."""
+    raise SystemExit(0)
 
 
 def _export_to_workers(settings: Settings) -> None:

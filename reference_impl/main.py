@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,7 @@ from .store import UserStore
 from .throttle import LoginThrottle
 
 DOCS_PATHS = ("/openapi.json", *UI_PATHS)
+LOG = logging.getLogger("uvicorn.error")  # the server's log, beside uvicorn's own lines
 
 
 def build_state(settings: Settings) -> AppState:
@@ -95,7 +97,10 @@ def create_app(settings: Settings) -> FastAPI:
         return exc.response(state.settings.realm)
 
     @app.exception_handler(DatabaseUnavailableError)
-    async def database_unavailable(_: Request, exc: DatabaseUnavailableError) -> JSONResponse:
+    async def database_unavailable(request: Request, exc: DatabaseUnavailableError) -> JSONResponse:
+        # One line that says why (locked, read-only, full ...): a condition of the moment, not a defect, so no
+        # traceback.
+        LOG.warning("503 for %s %s: %s", request.method, request.url.path, exc)
         return unavailable_response()
 
     @app.exception_handler(RequestValidationError)

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 APP_FACTORY = f"{__name__}:worker_app"
+# Seconds that requests in flight get to finish after SIGTERM (or SIGINT) before they are cancelled and
+# the process ends: as long as a write may wait for a locked database (the stores' busy timeout), and no
+# longer than process managers wait before they send SIGKILL (docker stop: 10 s; Kubernetes: 30 s).
+GRACEFUL_SHUTDOWN_S = 10
 
 
 class WorkerCount(click.ParamType[int]):

@@ -94,8 +94,13 @@ def test_every_component_equals_the_full_contracts(part: dict[str, Any]) -> None
     for kind in ("schemas", "responses", "headers"):
         for name, component in part["components"][kind].items():
             assert component == full[kind][name], f"{kind}/{name} differs from openapi.yaml's"
-    assert set(part["components"]["responses"]) == {"BearerUnauthorized", "BearerInvalidRequest", "InsufficientScope"}
-    assert set(part["components"]["schemas"]) == {"BearerError", "User", "Scope", "ProtectedResource"}
+    assert set(part["components"]["responses"]) == {
+        "BearerUnauthorized",
+        "BearerInvalidRequest",
+        "InsufficientScope",
+        "ServiceUnavailable",
+    }
+    assert set(part["components"]["schemas"]) == {"BearerError", "User", "Scope", "ProtectedResource", "Unavailable"}
     scheme, full_scheme = part["components"]["securitySchemes"]["bearerAuth"], full["securitySchemes"]["bearerAuth"]
     assert {k: v for k, v in scheme.items() if k != "description"} == {
         k: v for k, v in full_scheme.items() if k != "description"

@@ -6,6 +6,7 @@ spent twice, and every family is whole (exactly one unspent token) or ended (non
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -47,7 +48,7 @@ class Outcomes:
 def attempt(outcomes: Outcomes, send: object) -> Answer | None:
     try:
         return send()  # type: ignore[operator, no-any-return]
-    except (OSError, AssertionError):  # a connection to the killed worker
+    except (OSError, http.client.HTTPException, AssertionError):  # a connection to the killed worker
         with outcomes.lock:
             outcomes.errors += 1
         return None

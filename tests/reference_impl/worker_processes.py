@@ -2,16 +2,26 @@
 
 Each request goes on a new TCP connection, so the kernel may hand it to any worker; the answer
 names the worker that holds the server end of that connection.
+
+And the server's SQLite database as another process sees it: a held write lock, its rows.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
+
+from reference_impl.store import SqliteStore
 
 PROC = Path("/proc")
 
@@ -112,3 +122,61 @@ def request(
         return Answer(response.status, payload, {k.lower(): v for k, v in response.getheaders()}, worker)
     finally:
         conn.close()
+
+
+# -- the database, seen from outside the server -----------------------------------------------------------
+
+LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+conn.close()
+"""
+
+
+@contextmanager
+def write_lock(database: Path) -> Iterator[None]:
+    """Another process holds ``database``'s write lock (``BEGIN EXCLUSIVE``) for as long as the block runs."""
+    with subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            yield
+        finally:
+            holder.stdin.close()
+            assert holder.wait(timeout=10) == 0
+
+
+def busy_timeout_s(database: Path) -> float:
+    """How long the server's stores wait for a lock before they give up (their connections' busy timeout)."""
+    store = SqliteStore(database)
+    try:
+        with store._locked() as conn:
+            milliseconds: int = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    finally:
+        store.close()
+    return milliseconds / 1000
+
+
+def database_rows(database: Path, query: str, parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(database)
+    try:
+        return conn.execute(query, parameters).fetchall()
+    finally:
+        conn.close()
+
+
+def assert_families_whole(database: Path, families: set[str]) -> dict[str, int]:
+    """Every refresh family is whole (exactly one unspent token) or ended (revoked, no token left), and each of
+    ``families`` (those the clients were given) is one of them; returns the unspent count by family."""
+    unspent = dict(database_rows(database, "SELECT family_id, sum(1 - used) FROM refresh_tokens GROUP BY family_id"))
+    revoked = {family for (family,) in database_rows(database, "SELECT family_id FROM revoked_families")}
+    assert set(unspent.values()) <= {1}, "a family has no token to spend, or two: half-rotated"
+    assert not set(unspent) & revoked, "an ended family still has refresh tokens"
+    assert families <= set(unspent) | revoked, "a family a client was given is missing"
+    return unspent
