@@ -20,12 +20,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .errors import DatabaseUnavailableError, SettingsError, UserStoreError
 
@@ -155,8 +156,39 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.1)
 
 
+BUSY_TIMEOUT_S = 2.0  # how long a statement waits for another connection's lock before the request gets 503
+REOPEN_INTERVAL_S = 1.0  # at most one new connection a second while the file stays read-only
+
+
+def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(target, uri=uri, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    _enable_wal(conn)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _writable(conn: sqlite3.Connection) -> bool:
+    """Whether a write through ``conn`` succeeds: the header's user version written back unchanged."""
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute(f"PRAGMA user_version = {version}")
+    except sqlite3.Error:
+        return False
+    return True
+
+
+_OPEN: weakref.WeakSet[SqliteDatabase] = weakref.WeakSet()  # every open database of the process
+
+
 class SqliteDatabase(Database):
-    """One open connection to the database file (WAL), shared by threads under a lock."""
+    """One open connection to the database file (WAL), shared by threads under a lock.
+
+    SQLite keeps a connection read-only once it found the file so. A connection opened read-only, and
+    after a write refused for that reason every connection of the process to the file, is replaced on
+    its next use once a new one can write (tried at most once a second, never creating the file): the
+    server writes again by itself, with no request refused, once the file is writable.
+    """
 
     dialect: Dialect = "sqlite"
     greatest = "max"
@@ -165,28 +197,64 @@ class SqliteDatabase(Database):
         self.path = path
         self.description = str(path)
         self._lock = threading.Lock()
+        self._reopen_at: float | None = None  # monotonic time of the next new connection; None: not needed
         try:
             if str(path) != ":memory:":
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
             with self._lock:
-                _enable_wal(self._conn)
-                self._conn.execute("PRAGMA synchronous=NORMAL")
-                self._conn.execute("PRAGMA foreign_keys=ON")
+                self._conn = _connect(str(path))
+                if not _writable(self._conn):  # opened while the file is read-only: replaced once it is not
+                    self._reopen_at = time.monotonic() + REOPEN_INTERVAL_S
+            _OPEN.add(self)
         except (sqlite3.Error, OSError) as exc:
             raise UserStoreError(
                 f"cannot open the user database {path}: {exc}; point JWT_REF_DATABASE (or --database) at a "
                 "writable SQLite file"
             ) from None
 
+    def _refused(self, exc: sqlite3.Error) -> None:
+        """After a write refused because a connection is read-only, every connection to the file is replaced."""
+        code = getattr(exc, "sqlite_errorcode", 0)
+        if code & 0xFF != sqlite3.SQLITE_READONLY or code == sqlite3.SQLITE_READONLY_DBMOVED:
+            return
+        for database in list(_OPEN):
+            if database.path == self.path and database._reopen_at is None:
+                database._reopen_at = time.monotonic()  # a plain store: no lock needed to set it
+
+    def _reopened(self) -> None:
+        """A new connection in place of a read-only one, when it is time and it can write (lock held)."""
+        if self._reopen_at is None or time.monotonic() < self._reopen_at or str(self.path) == ":memory:":
+            return
+        self._reopen_at = time.monotonic() + REOPEN_INTERVAL_S
+        try:
+            conn = _connect(f"file:{quote(str(self.path.resolve()))}?mode=rw", uri=True)  # never creates it
+        except sqlite3.Error:
+            return  # still unusable: the old connection serves reads meanwhile
+        if not _writable(conn):
+            conn.close()  # still read-only: tried again in a second
+            return
+        self._conn.close()
+        self._conn = conn
+        self._reopen_at = None
+
     @contextmanager
     def locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, translated():
-            yield self._conn
+        with self._lock:
+            if self._reopen_at is not None:
+                self._reopened()
+            try:
+                with translated():
+                    yield self._conn
+            except DatabaseUnavailableError as exc:
+                if isinstance(exc.__cause__, sqlite3.Error):
+                    self._refused(exc.__cause__)
+                raise
 
     def fetchone(self, sql: str, params: Params = ()) -> Any:
         try:
             with self._lock:  # the lock itself, not locked(): this runs on every protected request
+                if self._reopen_at is not None:
+                    self._reopened()
                 return self._conn.execute(sql, params).fetchone()
         except sqlite3.Error as exc:
             raise unavailable(exc) or exc from exc
@@ -217,6 +285,7 @@ class SqliteDatabase(Database):
             ) from None
 
     def close(self) -> None:
+        _OPEN.discard(self)
         with self.locked() as conn:
             conn.close()
 

@@ -39,6 +39,11 @@ class AppState:
             return call(*args)
         return await to_thread.run_sync(call, *args)
 
+    async def write(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, a store call that writes, in a worker thread whatever the database: a write may
+        wait for another process's lock (SQLite's busy timeout), and the event loop must not wait with it."""
+        return await to_thread.run_sync(call, *args)
+
     def close(self) -> None:
         """Release the database connections and the hashing threads (the app's creator calls this)."""
         self.store.close()

@@ -10,7 +10,9 @@ database) counts the same ones. An attempt is counted before its password is che
 transaction that first counts the earlier ones, holding the locks of its keys (on SQLite, the
 database's write lock; on PostgreSQL, an advisory lock per key): concurrent attempts on any number
 of workers or instances cannot exceed the limit together. A successful login then removes its own
-row and the username's earlier failures. Nothing is ever evicted to make room: a row leaves the
+row and the username's earlier failures (when the database cannot take that just then, a thread of
+the process records it once the database is back, so a login answered 503 is not left counted as a
+failed one). Nothing is ever evicted to make room: a row leaves the
 table only when it has left the window, so no flood of made-up usernames or addresses can reset
 anyone's counter. The table stays bounded by what the window admits: at most ``limit`` rows per
 key, all younger than the window.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,12 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from .database import Database, Session
+from .errors import DatabaseUnavailableError
 from .models import MAX_USERNAME_CHARS
 from .store import DatabaseStore
 
 USERNAME, CLIENT = "username", "client"
 MAX_KEY_CHARS = MAX_USERNAME_CHARS  # longer keys are stored as their SHA-256 digest
 PURGE_INTERVAL = 60  # seconds: at most one purge of lapsed rows per process in this interval
+SETTLE_RETRY_S = 1.0  # seconds between tries to record outcomes that met an unavailable database
+MAX_UNSETTLED = 10_000  # outcomes kept for those tries at most (beyond, their rows leave with the window)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS login_failures (
@@ -67,6 +73,7 @@ class Attempt:
 
     username: str
     row_ids: tuple[int, ...]
+    counted_at: int = 0  # Unix time in milliseconds
 
 
 class ThrottleStore(DatabaseStore):
@@ -94,6 +101,12 @@ class LoginThrottle:
         self.enabled = per_username > 0 or per_client > 0
         self.store = ThrottleStore(database) if self.enabled else None
         self._next_purge = 0  # Unix time in milliseconds
+        # Outcomes (attempt, settled at, succeeded) that met an unavailable database, and the thread that
+        # records them once it is back.
+        self._unsettled: list[tuple[Attempt, int, bool]] = []
+        self._unsettled_lock = threading.Lock()
+        self._settler: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def _keys(self, username: str, client: str) -> list[tuple[str, str, int]]:
         pairs = ((USERNAME, username), (CLIENT, client))
@@ -118,26 +131,74 @@ class LoginThrottle:
                 return wait, None
             row_ids = tuple(_inserted(session, kind, key, now) for kind, key, _ in keys)
         self._maybe_purge(now)
-        return 0, Attempt(username, row_ids)
+        return 0, Attempt(username, row_ids, now)
 
     def succeeded(self, attempt: Attempt) -> None:
-        """The password was right: the attempt is not a failure, and the username's count starts again."""
-        if self.store is None:
-            return
+        """The password was right: the attempt is not a failure, and the username's count starts again.
+
+        Never raises for an unavailable database: the outcome is recorded once the database is back."""
+        if self.store is not None:
+            self._settle_or_defer(attempt, succeeded=True)
+
+    def abandoned(self, attempt: Attempt) -> None:
+        """The attempt ended before its password was judged (an error of the server): it is not counted.
+
+        Never raises for an unavailable database: the outcome is recorded once the database is back."""
+        if self.store is not None and attempt.row_ids:
+            self._settle_or_defer(attempt, succeeded=False)
+
+    def _settle_or_defer(self, attempt: Attempt, succeeded: bool) -> None:
+        settled_at = self._now_ms()
+        try:
+            self._settle(attempt, settled_at, succeeded)
+        except DatabaseUnavailableError:
+            self._defer(attempt, settled_at, succeeded)
+
+    def _settle(self, attempt: Attempt, settled_at: int, succeeded: bool) -> None:
+        assert self.store is not None
         # The username's lock: two successes of one username delete the same rows, in one order at a time.
         with self.store.transaction(_lock(USERNAME, stored_key(attempt.username))) as session:
             self._forget(session, attempt)
-            if self.limits[USERNAME] > 0:
+            if succeeded and self.limits[USERNAME] > 0:
+                # the failures counted up to the success, not those that came after it
                 session.execute(
-                    "DELETE FROM login_failures WHERE kind = ? AND key = ?", (USERNAME, stored_key(attempt.username))
+                    "DELETE FROM login_failures WHERE kind = ? AND key = ? AND failed_at <= ?",
+                    (USERNAME, stored_key(attempt.username), settled_at),
                 )
 
-    def abandoned(self, attempt: Attempt) -> None:
-        """The attempt ended before its password was judged (an error of the server): it is not counted."""
-        if self.store is None or not attempt.row_ids:
-            return
-        with self.store.transaction(_lock(USERNAME, stored_key(attempt.username))) as session:
-            self._forget(session, attempt)
+    def _defer(self, attempt: Attempt, settled_at: int, succeeded: bool) -> None:
+        """Keep an outcome the database could not take, for the settler thread (one per process, while needed)."""
+        with self._unsettled_lock:
+            if len(self._unsettled) < MAX_UNSETTLED:
+                self._unsettled.append((attempt, settled_at, succeeded))
+            if self._settler is None and not self._closing.is_set():
+                self._settler = threading.Thread(target=self._settle_deferred, name="throttle-settler", daemon=True)
+                self._settler.start()
+
+    def _settle_deferred(self) -> None:
+        """Every second, record the deferred outcomes; drop those whose rows have left the window anyway."""
+        window = int(self.window_s * 1000)
+        while not self._closing.wait(SETTLE_RETRY_S):
+            with self._unsettled_lock:
+                todo, self._unsettled = self._unsettled, []
+            left = []
+            for attempt, settled_at, succeeded in todo:
+                if self._now_ms() - attempt.counted_at >= window:
+                    continue  # its rows no longer count
+                try:
+                    self._settle(attempt, settled_at, succeeded)
+                except DatabaseUnavailableError:
+                    left.append((attempt, settled_at, succeeded))
+            with self._unsettled_lock:
+                self._unsettled[:0] = left
+                if not self._unsettled:
+                    self._settler = None
+                    return
+
+    def unsettled(self) -> int:
+        """How many outcomes wait for the database to come back."""
+        with self._unsettled_lock:
+            return len(self._unsettled)
 
     @staticmethod
     def _forget(session: Session, attempt: Attempt) -> None:
@@ -187,6 +248,11 @@ class LoginThrottle:
         self.purge()
 
     def close(self) -> None:
+        self._closing.set()
+        with self._unsettled_lock:
+            settler = self._settler
+        if settler is not None:
+            settler.join(timeout=10)
         if self.store is not None:
             self.store.close()
 

@@ -88,7 +88,7 @@ async def create_user(request: Request) -> JSONResponse:
         scopes=new.scopes,
     )
     try:
-        await state.db(state.store.add, user)
+        await state.write(state.store.add, user)
     except DuplicateUserError:  # added meanwhile, while the password was being hashed
         return _refusal(exists, status=409)
     except UserStoreError as exc:  # a value the database cannot hold (PostgreSQL: the character NUL)

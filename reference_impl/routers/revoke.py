@@ -53,6 +53,6 @@ async def revoke_token(request: Request) -> Response:
         else (_revoke_refresh_token, _revoke_access_token)
     )
     for lookup in lookups:
-        if await state.db(lookup, state, token):
+        if await state.write(lookup, state, token):
             break
     return Response(status_code=200, headers=TOKEN_CACHE_HEADERS)

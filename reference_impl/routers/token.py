@@ -81,12 +81,13 @@ async def _password_grant(state: AppState, form: dict[str, str], client: str) ->
     except TokenEndpointError:
         raise  # a wrong credential: the attempt stays counted
     except BaseException:
-        state.throttle.abandoned(attempt)  # rare (an error of the server, a cancellation): not worth a thread
+        # rare (an error of the server, a cancellation): not worth a thread; an unavailable database defers it
+        state.throttle.abandoned(attempt)
         raise
     if state.throttle.enabled:
         await to_thread.run_sync(state.throttle.succeeded, attempt)
     scope = _password_scope(requested, user)
-    family_id, refresh_token = await state.db(state.grants.start_family, user.username, scope)
+    family_id, refresh_token = await state.write(state.grants.start_family, user.username, scope)
     return Grant(user.username, scope, family_id, refresh_token)
 
 
@@ -108,7 +109,7 @@ async def _authenticated(state: AppState, username: str, password: str) -> UserI
     if user is None or not result.valid or user.disabled:
         raise TokenEndpointError("invalid_grant", INVALID_GRANT)
     if result.new_hash is not None:  # a legacy bcrypt hash, or outdated parameters: upgrade it
-        await state.db(state.store.update_hash, user.username, user.hashed_password, result.new_hash)
+        await state.write(state.store.update_hash, user.username, user.hashed_password, result.new_hash)
     return user
 
 
@@ -151,7 +152,7 @@ async def login_for_access_token(request: Request) -> JSONResponse:
         grant_type = form.get("grant_type")
         if grant_type == "refresh_token":
             # not counted by the login throttle: no password is guessed
-            grant = await state.db(_refresh_grant, state, form)
+            grant = await state.write(_refresh_grant, state, form)
         elif grant_type is None or grant_type == "password":
             grant = await _password_grant(state, form, request.client.host if request.client else "")
         else:

@@ -30,7 +30,7 @@ def test_baseline_passes_on_the_reference_server(reference: FastAPI) -> None:
     results = run_checks(reference, ["BASE"])
     assert {r.status for r in results.values()} == {Status.PASS}, explain(results)
     assert results["BASE-001"].message == (
-        "the user is named by username; matches the schema of GET /users/me in the kit's contract 1.6.0 (kit:1.6.0)"
+        "the user is named by username; matches the schema of GET /users/me in the kit's contract 1.5.0 (kit:1.5.0)"
     )
 
 

@@ -177,7 +177,7 @@ def test_prot_005_holds_refusals_to_an_error_schema_only_when_the_target_documen
     assert results["PROT-005"].message == "4 refusal(s) checked: no stack trace, no token echo"
     claimed = run_checks(app, ["PROT-005"])  # the same server, claiming the kit's contract (BearerError)
     assert claimed["PROT-005"].status is Status.FAIL, explain(claimed)
-    kit = "the kit's contract 1.6.0 (kit:1.6.0)"
+    kit = "the kit's contract 1.5.0 (kit:1.5.0)"
     assert claimed["PROT-005"].message == f"3 refusal(s) depart from the error body of {kit}"  # the me path's three
 
 

@@ -21,7 +21,7 @@ FLAGS = {"base_url": "http://127.0.0.1:8000", "username": "u", "password": "p"}
 
 
 def test_the_kit_knows_its_released_contracts_and_the_current_one() -> None:
-    assert list(kit_contracts()) == ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.6.0"]
+    assert list(kit_contracts()) == ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0"]
     assert current_kit_version() == load_contract()["info"]["version"]
     assert kit_contract_path(current_kit_version()) == contract_path()
     assert TargetContract.kit()["info"]["version"] == current_kit_version()
@@ -38,7 +38,7 @@ def test_an_unknown_version_is_a_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError) as raised:
         build_config({**FLAGS, "contract": "kit:2.0.0"}, {})
     assert str(raised.value) == (
-        "unknown version of the kit's contract kit:2.0.0: known versions are 1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.6.0; "
+        "unknown version of the kit's contract kit:2.0.0: known versions are 1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.5.0; "
         "kit:resource-server is the resource-server part of the current one"
     )
 

@@ -469,7 +469,7 @@ def test_fmt_011_a_plain_jwt_without_iss_and_aud_is_info_when_nothing_declares_t
         assert "nothing declares them" in results["JWT-FMT-011"].message
     claimed = run_twin(issue, ["JWT-FMT-011"])  # the same server, claiming the kit's contract
     assert claimed["JWT-FMT-011"].status is Status.FAIL, explain(claimed)
-    assert claimed["JWT-FMT-011"].message.endswith("that the kit's contract 1.6.0 (kit:1.6.0) declare(s)")
+    assert claimed["JWT-FMT-011"].message.endswith("that the kit's contract 1.5.0 (kit:1.5.0) declare(s)")
 
 
 def test_fmt_011_the_config_declares_the_values_the_tokens_carry() -> None:
