@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -184,9 +185,10 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """The session's PostgreSQL server, started on first use."""
+@contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
+    """A new PostgreSQL server in a temporary directory, stopped and removed afterwards; without one, the
+    test skips (locally) or fails (where PostgreSQL is required)."""
     reason = unavailable_reason()
     if reason is not None:
         skip_or_fail(reason)
@@ -195,15 +197,22 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     root = Path(tempfile.mkdtemp(prefix="jwt-ref-pg-"))
     cluster = PostgresCluster(binaries, root)
     try:
-        cluster.init()
-        cluster.start()
-    except RuntimeError as exc:
+        try:
+            cluster.init()
+            cluster.start()
+        except RuntimeError as exc:
+            skip_or_fail(f"PostgreSQL could not be started: {exc}")
+        yield cluster
+    finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
-        skip_or_fail(f"PostgreSQL could not be started: {exc}")
-    yield cluster
-    cluster.stop()
-    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """The session's PostgreSQL server, started on first use."""
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

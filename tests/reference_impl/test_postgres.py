@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from reference_impl.settings import PREFIX, load_settings
 from reference_impl.store import UserStore
 from reference_impl.throttle import LoginThrottle
 
-from ..postgres import PostgresCluster, find_binaries, unavailable_reason
+from ..postgres import PostgresCluster, running_cluster, unavailable_reason
 from ..server_process import JWT_REFERENCE, free_port
 
 PASSWORD_IN_URL = "hunter2-not-for-logs"
@@ -231,18 +230,8 @@ def test_dev_secret_is_one_row_shared_by_every_instance(postgres_url: str) -> No
 @pytest.fixture
 def own_cluster() -> Iterator[PostgresCluster]:
     """A PostgreSQL server of this test alone (it is stopped and started again)."""
-    reason = unavailable_reason()
-    if reason is not None:
-        from ..postgres import skip_or_fail
-
-        skip_or_fail(reason)
-    binaries = find_binaries()
-    assert binaries is not None
-    cluster = PostgresCluster(binaries, Path(tempfile.mkdtemp(prefix="jwt-ref-pg-")))
-    cluster.init()
-    cluster.start()
-    yield cluster
-    cluster.stop()
+    with running_cluster() as cluster:
+        yield cluster
 
 
 def test_a_stopped_server_is_unavailable_and_its_return_is_noticed(own_cluster: PostgresCluster) -> None:

@@ -4,7 +4,6 @@ meanwhile (never a 500, never a traceback), and serves again by itself once Post
 from __future__ import annotations
 
 import secrets
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from ..postgres import PostgresCluster, find_binaries, skip_or_fail, unavailable_reason
+from ..postgres import PostgresCluster, running_cluster
 from ..server_process import Server, StartServer, start_server
 from .test_e2e import add_user
 from .test_instances import PASSWORD, instances_env
@@ -30,16 +29,8 @@ RECOVERY_TIMEOUT = 30.0
 @pytest.fixture
 def cluster() -> Iterator[PostgresCluster]:
     """A PostgreSQL server of this test alone: it is stopped and started again."""
-    reason = unavailable_reason()
-    if reason is not None:
-        skip_or_fail(reason)
-    binaries = find_binaries()
-    assert binaries is not None
-    cluster = PostgresCluster(binaries, Path(tempfile.mkdtemp(prefix="jwt-ref-pg-")))
-    cluster.init()
-    cluster.start()
-    yield cluster
-    cluster.stop()
+    with running_cluster() as started:
+        yield started
 
 
 class Load:
