@@ -32,6 +32,11 @@ class AppState:
     external: ExternalTokens | None = None  # access tokens of trusted issuers (none configured: None)
     database: Database | None = None  # the stores' shared database (PostgreSQL's pool); None: each has its own
 
+    @property
+    def remote(self) -> bool:
+        """Whether the stores' calls are network round trips (PostgreSQL), which async code makes off the loop."""
+        return self.database is not None and self.database.remote
+
     async def db(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)``, a store call: on the event loop with SQLite (microseconds on an open file), in a
         worker thread with PostgreSQL (network round trips, which would stall every request of the worker)."""
