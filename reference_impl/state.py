@@ -40,7 +40,7 @@ class AppState:
     async def db(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)``, a store call: on the event loop with SQLite (microseconds on an open file), in a
         worker thread with PostgreSQL (network round trips, which would stall every request of the worker)."""
-        if self.database is None or not self.database.remote:
+        if not self.remote:
             return call(*args)
         return await to_thread.run_sync(call, *args)
 

@@ -14,26 +14,13 @@ from .database import (
     Params,
     Session,
     SqliteDatabase,
-    immediate,
     open_database,
-    translated,
-    unavailable,
 )
 from .errors import DuplicateUserError, UserStoreError
 from .models import MAX_USERNAME_CHARS, UserInDB, username_problem
 from .scopes import DEFAULT_USER_SCOPES, format_scope, known_only
 
-# immediate, translated, unavailable: SQLite's helpers, here since before the database layer existed
-__all__ = [
-    "MAX_USERNAME_CHARS",
-    "DatabaseStore",
-    "SqliteStore",
-    "UserStore",
-    "immediate",
-    "translated",
-    "unavailable",
-    "validate_username",
-]
+__all__ = ["MAX_USERNAME_CHARS", "DatabaseStore", "UserStore", "validate_username"]
 
 _DEFAULT_SCOPES = format_scope(DEFAULT_USER_SCOPES)
 _SCHEMA = f"""
@@ -145,9 +132,6 @@ class DatabaseStore:
 
     def ping(self) -> bool:
         return self.database.ping()
-
-
-SqliteStore = DatabaseStore  # its name before PostgreSQL: a path opens a SQLite file, as it always did
 
 
 class UserStore(DatabaseStore):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from reference_impl.store import SqliteStore
+from reference_impl.store import DatabaseStore
 
 PROC = Path("/proc")
 
@@ -154,7 +154,7 @@ def write_lock(database: Path) -> Iterator[None]:
 
 def busy_timeout_s(database: Path) -> float:
     """How long the server's stores wait for a lock before they give up (their connections' busy timeout)."""
-    store = SqliteStore(database)
+    store = DatabaseStore(database)
     try:
         with store._locked() as conn:
             milliseconds: int = conn.execute("PRAGMA busy_timeout").fetchone()[0]
